@@ -1,0 +1,31 @@
+"""The back office (Flask-Admin, in French), built inside the factory."""
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from admin_views.accounts import AccountArchiveView, AccountQueueView
+from admin_views.home import StaffHomeView
+from admin_views.monitoring import AuditView, OutboxView
+from admin_views.referentials import ApprovalView, NewsView, ProcedureView, SireneView, SubscriptionView
+from admin_views.staff import StaffView
+from models import Approval, AuditLog, Dossier, News, OutboxMessage, Procedure, SireneEstablishment, Staff, Subscription
+
+
+def init_admin(app):
+    """Build the back office on this app."""
+    admin = Admin(
+        app,
+        name="Hub Pro Transport · Back-office",
+        theme=Bootstrap4Theme(base_template="admin/staff_base.html", fluid=True),
+        index_view=StaffHomeView(name="Accueil", url="/admin"),
+    )
+    admin.add_view(AccountQueueView(Dossier, name="Comptes à analyser", endpoint="account_queue", category="Comptes particuliers"))
+    admin.add_view(AccountArchiveView(Dossier, name="Tous les comptes", endpoint="all_accounts", category="Comptes particuliers"))
+    admin.add_view(ApprovalView(Approval, name="Agréments", endpoint="approvals", category="Référentiels"))
+    admin.add_view(SireneView(SireneEstablishment, name="Registre Sirene", endpoint="sirene", category="Référentiels"))
+    admin.add_view(ProcedureView(Procedure, name="Démarches", endpoint="procedures", category="Référentiels"))
+    admin.add_view(NewsView(News, name="Nouveautés", endpoint="news", category="Référentiels"))
+    admin.add_view(StaffView(Staff, name="Agents et habilitations", endpoint="staff", category="Administration"))
+    admin.add_view(SubscriptionView(Subscription, name="Abonnements", endpoint="subscriptions", category="Administration"))
+    admin.add_view(OutboxView(OutboxMessage, name="Boîte d'envoi", endpoint="outbox", category="Suivi"))
+    admin.add_view(AuditView(AuditLog, name="Journal d'audit", endpoint="audit", category="Suivi"))
+    return admin

@@ -1,0 +1,98 @@
+"""Staff access control and the safe defaults every back-office view inherits."""
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin.contrib.peewee import ModelView
+from flask_login import current_user
+
+from services import audit
+
+
+def is_staff():
+    return current_user.is_authenticated and current_user.is_staff and current_user.active
+
+
+def refuse():
+    """Send anonymous visitors to the staff login; refuse public accounts and unauthorised staff."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("admin.login", next=request.full_path))
+    abort(403)
+
+
+class StaffAccess:
+    """Only active staff reach the view; ``local_admin_only`` narrows it to local administrators."""
+
+    local_admin_only = False
+
+    def is_accessible(self):
+        return is_staff() and (not self.local_admin_only or current_user.is_local_admin)
+
+    def inaccessible_callback(self, name, **kwargs):
+        return refuse()
+
+
+class StaffModelView(StaffAccess, ModelView):
+    """A model view with safe defaults: no deletion, no silent cascade, French search, audited changes."""
+
+    can_delete = False
+    can_view_details = False
+    page_size = 50
+    #: Words shown in the empty search box.
+    search_hint = "Rechercher"
+
+    def search_placeholder(self):
+        return self.search_hint
+
+    def search_clause(self, term):
+        """Return the WHERE clause a search term adds, for views whose query already joins what it searches."""
+        return None
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        # Views that join in get_query() search themselves (search_clause): Flask-Admin would join twice.
+        g.admin_search = search
+        if type(self).search_clause is not StaffModelView.search_clause:
+            search = None
+        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+
+    def get_query(self):
+        query = self.scoped_query()
+        term = (g.get("admin_search") or "").strip()
+        clause = self.search_clause(term) if term else None
+        return query.where(clause) if clause is not None else query
+
+    def get_count_query(self):
+        return self.get_query()
+
+    def scoped_query(self):
+        """Return what this staff member may see; scoped views narrow it."""
+        return self.model.select()
+
+    def get_one(self, id):
+        """Fetch one record through the same scope as the list, so a URL cannot reach beyond it."""
+        pk = getattr(self.model, self._primary_key)
+        try:
+            return self.scoped_query().where(pk == int(id)).first()
+        except (TypeError, ValueError):
+            return None
+
+    def delete_model(self, model):
+        """Delete one row only; never cascade silently to the rows that depend on it."""
+        try:
+            self.on_model_delete(model)
+            model.delete_instance(recursive=False)
+        except Exception as error:  # an integrity error: something still depends on this row
+            flash(f"Suppression impossible : cet élément est encore utilisé ({error}).", "error")
+            return False
+        self.after_model_delete(model)
+        return True
+
+    def after_model_change(self, form, model, is_created):
+        audit.record(("Création" if is_created else "Modification") + f" : {self.name}", str(model))
+
+    def after_model_delete(self, model):
+        audit.record(f"Suppression : {self.name}", str(model))
+
+
+class ReadOnlyView(StaffModelView):
+    """A list staff consult but never edit."""
+
+    can_create = False
+    can_edit = False

@@ -1,0 +1,189 @@
+"""Hub Pro Transport: the application factory."""
+import os
+import secrets
+
+import click
+from flask import Flask
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from playhouse.db_url import connect
+
+import models
+from models import db
+
+#: Settings read from the environment (and an optional instance/config.py), with their defaults.
+DEFAULTS = {
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,
+    "MAIL_SERVER": "",
+    "MAIL_PORT": 25,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_USE_TLS": False,
+    "MAIL_DEFAULT_SENDER": "Hub Pro Transport <no-reply@hubprotransport.local>",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "LINK_VALIDITY_HOURS": 48,
+    "STORAGE_DIR": None,
+    "SIRENE_BACKEND": "local",
+    "SIRENE_API_URL": "https://api.insee.fr/api-sirene/3.11",
+    "SIRENE_API_KEY": "",
+    "SIRENE_API_TIMEOUT": 5,
+    "SMS_BACKEND": "outbox",
+    #: Seconds a login waits per failure past the third (brute-force slow-down).
+    "LOGIN_SLOWDOWN_SECONDS": 1.0,
+    #: Account creations and « Mot de passe oublié » requests allowed per IP address and hour.
+    "FORM_RATE_LIMIT": 20,
+}
+INT_SETTINGS = {"MAIL_PORT", "LINK_VALIDITY_HOURS", "SIRENE_API_TIMEOUT", "FORM_RATE_LIMIT"}
+BOOL_SETTINGS = {"MAIL_USE_TLS"}
+
+#: The consent boxes of the driver account form (guide 001 asks for 4, guide 004 for 3).
+DRIVER_CONSENTS = [
+    ("cgu", "J'ai lu et j'accepte les conditions générales d'utilisation du portail (CGU)."),
+    ("rgpd", "J'ai pris connaissance de la politique de confidentialité et de protection de mes données personnelles (RGPD)."),
+    ("cgv", "J'ai lu et j'accepte les conditions générales de vente (CGV)."),
+    ("exactitude", "J'atteste sur l'honneur l'exactitude des informations renseignées."),
+]
+
+
+def create_app(test_config=None):
+    """Create and configure the web application."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(DEFAULTS, DRIVER_CONSENTS=DRIVER_CONSENTS)
+    app.config["BABEL_DEFAULT_LOCALE"] = "fr"
+    app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(_settings_from_environment())
+    if test_config:
+        app.config.update(test_config)
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app)
+    app.config["STORAGE_DIR"] = app.config["STORAGE_DIR"] or os.path.join(app.instance_path, "files")
+
+    init_db(app)
+    _init_login(app)
+    CSRFProtect(app)
+    Babel(app)
+
+    from public_forms import init_app as init_public
+    from admin_views import init_admin
+    from jobs import init_app as init_jobs
+    from services.formatting import init_app as init_formatting
+
+    init_formatting(app)
+    init_public(app)
+    init_admin(app)
+    init_jobs(app)
+    _init_cli(app)
+    return app
+
+
+def _settings_from_environment():
+    settings = {}
+    for name in DEFAULTS:
+        value = os.environ.get(name)
+        if value is None:
+            continue
+        if name in INT_SETTINGS:
+            value = int(value)
+        elif name in BOOL_SETTINGS:
+            value = value.lower() in ("1", "true", "yes", "oui")
+        settings[name] = value
+    return settings
+
+
+def _instance_secret(app):
+    """Return a secret key kept in the instance folder, so sessions survive a restart."""
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        with open(path, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def database_for(url):
+    """Return the peewee database for a URL; PostgreSQL goes through peewee's connection pool."""
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+pool://" + url.split("://", 1)[1]
+    if url.startswith("postgresql+pool://"):
+        return connect(url, max_connections=32, stale_timeout=300, timeout=10)
+    if url.startswith("sqlite"):
+        return connect(url, pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000})
+    return connect(url)
+
+
+def init_db(app):
+    """Configure the database and open a connection per request, returned on teardown."""
+    url = app.config["DATABASE_URL"] or "sqlite:///" + os.path.join(app.instance_path, "hubpro.sqlite3")
+    app.config["DATABASE_URL"] = url
+    if not isinstance(db.obj, type(None)) and not db.obj.is_closed():
+        db.obj.close()
+    db.initialize(database_for(url))
+
+    @app.before_request
+    def _open_connection():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close_connection(exc):
+        if not db.is_closed():
+            db.close()
+
+
+def _init_login(app):
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = "Veuillez vous connecter pour accéder à cette page."
+    login.login_message_category = "info"
+
+    @login.user_loader
+    def load(identifier):
+        number = identifier[1:]
+        if not number.isdigit():
+            return None
+        if identifier.startswith("s"):
+            return models.Staff.get_or_none(models.Staff.id == int(number), models.Staff.active == True)  # noqa: E712
+        if identifier.startswith("u"):
+            return models.User.get_or_none(models.User.id == int(number))
+        return None
+
+
+def _init_cli(app):
+    @app.cli.command("init-db")
+    def init_db_command():
+        """Create the missing tables and the procedures."""
+        models.create_tables()
+        click.echo("Base de données prête.")
+
+    @app.cli.command("demo-data")
+    def demo_data_command():
+        """Load the demo data set (idempotent)."""
+        from services import demo
+
+        for line in demo.load():
+            click.echo(line)
+
+    @app.cli.command("create-staff")
+    @click.argument("email")
+    @click.option("--role", type=click.Choice(["local-admin", "agent"]), default="local-admin")
+    @click.option("--first-name", default="")
+    @click.option("--last-name", default="")
+    def create_staff_command(email, role, first_name, last_name):
+        """Create a staff account and e-mail its activation link."""
+        from services import staff
+
+        with db.atomic():
+            member = staff.create(email, role.replace("-", "_"), first_name, last_name, created_by=None)
+        click.echo(f"Compte {member.role_label} créé pour {member.email} ; lien d'activation envoyé (boîte d'envoi).")
+
+    @app.cli.command("sirene-load")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def sirene_load_command(path):
+        """Load a CSV in INSEE's StockEtablissement layout into the local Sirene registry."""
+        from services import sirene
+
+        with open(path, encoding="utf-8-sig") as handle:
+            count = sirene.load_csv(handle)
+        click.echo(f"{count} établissement(s) chargé(s) dans le registre Sirene local.")

@@ -1,0 +1,6 @@
+"""Alert staff about driver accounts waiting for analysis for more than 24 hours."""
+from services import analysis
+
+
+def run():
+    return analysis.alert_overdue()

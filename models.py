@@ -1,0 +1,574 @@
+"""The tables of Hub Pro Transport, their states, and the query helpers named after their question."""
+import enum
+
+from flask_login import UserMixin
+from peewee import (
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from services import clock
+
+db = DatabaseProxy()
+
+
+def _now():
+    # Through the module attribute, so tests that move the clock move column defaults too.
+    return clock.now()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+# --- Enumerations (values are stored; labels are what users read) ---------------------------
+
+
+class Role(enum.StrEnum):
+    DRIVER = "driver"
+    ORG_ADMIN = "org_admin"
+    ORG_DEPUTY = "org_deputy"
+    ORG_MANAGER = "org_manager"
+
+
+ROLE_LABELS = {
+    Role.DRIVER: "Particulier",
+    Role.ORG_ADMIN: "Administrateur",
+    Role.ORG_DEPUTY: "Administrateur suppléant",
+    Role.ORG_MANAGER: "Gestionnaire",
+}
+
+
+class OrgKind(enum.StrEnum):
+    CENTRE = "centre"
+    COMPANY = "entreprise"
+
+
+ORG_KIND_LABELS = {OrgKind.CENTRE: "Centre de formation agréé", OrgKind.COMPANY: "Entreprise de transport"}
+
+
+class StaffRole(enum.StrEnum):
+    LOCAL_ADMIN = "local_admin"
+    AGENT = "agent"
+
+
+STAFF_ROLE_LABELS = {StaffRole.LOCAL_ADMIN: "Administrateur local", StaffRole.AGENT: "Agent instructeur"}
+
+
+class AccountState(enum.StrEnum):
+    """States of a driver account analysis (procedure COMPTE_PARTICULIER)."""
+
+    EN_ANALYSE = "en_analyse"
+    A_CORRIGER = "a_corriger"
+    CONFORME = "conforme"
+    ACTIVE = "active"
+
+
+STATE_LABELS = {
+    AccountState.EN_ANALYSE: "En analyse",
+    AccountState.A_CORRIGER: "À corriger",
+    AccountState.CONFORME: "Conforme",
+    AccountState.ACTIVE: "Actif",
+}
+
+
+class TokenPurpose(enum.StrEnum):
+    CREATE_PASSWORD = "create_password"
+    RESET_PASSWORD = "reset_password"
+    ACTIVATE_STAFF = "activate_staff"
+    RESET_STAFF = "reset_staff"
+    CORRECTION = "correction"
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    KEPT = "kept"
+    FAILED = "failed"
+
+
+OUTBOX_STATUS_LABELS = {
+    OutboxStatus.PENDING: "En attente",
+    OutboxStatus.SENT: "Envoyé",
+    OutboxStatus.KEPT: "Conservé (pas de serveur d'envoi)",
+    OutboxStatus.FAILED: "Abandonné après échecs",
+}
+
+#: The procedures (« démarches ») the platform instructs (DESIGN §2).
+PROCEDURES = [
+    ("COMPTE_PARTICULIER", "Analyse d'un compte particulier"),
+    ("CQC", "Carte de qualification de conducteur (CQC)"),
+    ("CQC_PERTE", "Remplacement de CQC pour perte"),
+    ("CQC_VOL", "Remplacement de CQC pour vol"),
+    ("CQC_QUALITE", "Remplacement de CQC pour défaut de qualité"),
+    ("CQC_PND", "Réexpédition d'une CQC non distribuée"),
+    ("TACHY_CONDUCTEUR", "Carte tachygraphe conducteur"),
+    ("TACHY_ENTREPRISE", "Carte tachygraphe entreprise"),
+    ("CONTRAT_TACHY", "Contrat TACHY d'un établissement"),
+]
+
+
+# --- Reference data ---------------------------------------------------------------------------
+
+
+class Procedure(BaseModel):
+    """A procedure (« démarche ») whose files staff instruct."""
+
+    code = CharField(unique=True)
+    name = CharField()
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def by_code(cls, code):
+        """Return the procedure with this code."""
+        return cls.get(cls.code == code)
+
+
+class SireneEstablishment(BaseModel):
+    """One establishment of the local copy of INSEE's Sirene register (StockEtablissement)."""
+
+    siret = CharField(max_length=14, unique=True)
+    name = CharField(default="")
+    #: « A » active, « F » closed (etatAdministratifEtablissement).
+    state = CharField(max_length=1)
+    address = CharField(default="")
+    postal_code = CharField(default="")
+    city = CharField(default="")
+    updated_at = DateTimeField(default=_now)
+
+
+class Approval(BaseModel):
+    """An approval (« agrément ») of a training centre, recorded by staff for the DREAL."""
+
+    siret = CharField(max_length=14, index=True)
+    number = CharField()
+    #: « Marchandises » or « Voyageurs ».
+    category = CharField()
+    #: Comma-separated trainings it allows: FIMO, Passerelle, FCO.
+    trainings = CharField(default="FIMO,Passerelle,FCO")
+    #: Address the DREAL gave; the « Agrément CFA » notification goes there.
+    email = CharField()
+    granted_on = DateField()
+    notified_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=_now)
+
+    def training_names(self):
+        """Return the approved trainings as the notification lists them (« FIMO Voyageurs »…)."""
+        return [f"{t.strip()} {self.category}" for t in self.trainings.split(",") if t.strip()]
+
+    @classmethod
+    def exists_for(cls, siret):
+        """Is at least one approval recorded for this SIRET?"""
+        return cls.select().where(cls.siret == siret).exists()
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class Organisation(BaseModel):
+    """A training centre or a transport company; one account per SIRET."""
+
+    kind = CharField()
+    siret = CharField(max_length=14, unique=True)
+    name = CharField()
+    created_at = DateTimeField(default=_now)
+
+    def __str__(self):
+        return f"{self.name} ({self.siret})"
+
+
+class User(UserMixin, BaseModel):
+    """A public account: a driver or a member of an organisation."""
+
+    #: Trimmed and lower-cased; unique across the platform; never modified.
+    email = CharField(unique=True)
+    #: None until the holder sets a password from the link e-mailed to them.
+    password_hash = CharField(null=True)
+    role = CharField()
+    organisation = ForeignKeyField(Organisation, null=True, backref="members", on_delete="CASCADE")
+    last_name = CharField()
+    first_name = CharField()
+    function = CharField(default="")
+    phone = CharField(default="")
+    created_at = DateTimeField(default=_now)
+    last_login_at = DateTimeField(null=True)
+
+    def get_id(self):
+        return f"u{self.id}"
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name.upper()}"
+
+    @property
+    def role_label(self):
+        return ROLE_LABELS[Role(self.role)]
+
+    @property
+    def is_staff(self):
+        return False
+
+    @property
+    def driver(self):
+        """Return the driver profile of this account, or None."""
+        return Driver.get_or_none(Driver.user == self)
+
+    @classmethod
+    def by_email(cls, email):
+        """Return the account with this address, compared case-insensitively, or None."""
+        return cls.get_or_none(cls.email == normalize_email(email))
+
+    @staticmethod
+    def email_taken(email):
+        """Is this address already used by a public or staff account?"""
+        email = normalize_email(email)
+        return (
+            User.select().where(User.email == email).exists()
+            or Staff.select().where(Staff.email == email).exists()
+        )
+
+
+class Driver(BaseModel):
+    """The identity a driver gave when creating the account; what staff analyse."""
+
+    user = ForeignKeyField(User, unique=True, backref="driver_profile", on_delete="CASCADE")
+    birth_date = DateField()
+    birth_place = CharField()
+    birth_country = CharField(default="France")
+    #: Upper-cased, spaces removed: 9 characters (since 2013) or 12 digits (older NEPH number).
+    licence_number = CharField(index=True)
+    mobile = CharField(default="")
+    address = CharField()
+    address_extra = CharField(default="")
+    postal_code = CharField()
+    city = CharField()
+
+
+#: Driver fields staff may find non-compliant, with the labels the form uses. The e-mail
+#: address is not among them: it can never be modified.
+DRIVER_FIELDS = {
+    "last_name": "Nom",
+    "first_name": "Prénom(s)",
+    "birth_date": "Date de naissance",
+    "birth_place": "Commune de naissance",
+    "birth_country": "Pays de naissance",
+    "licence_number": "Numéro de permis de conduire",
+    "mobile": "Téléphone mobile",
+    "address": "Adresse",
+    "address_extra": "Complément d'adresse",
+    "postal_code": "Code postal",
+    "city": "Commune",
+}
+
+
+class Consent(BaseModel):
+    """A box the driver ticked when creating the account, with the text it said then."""
+
+    user = ForeignKeyField(User, backref="consents", on_delete="CASCADE")
+    code = CharField()
+    label = TextField()
+    accepted_at = DateTimeField(default=_now)
+
+
+class Staff(UserMixin, BaseModel):
+    """An IN Groupe staff member: local administrator or agent (« Agent instructeur »)."""
+
+    email = CharField(unique=True)
+    password_hash = CharField(null=True)
+    role = CharField()
+    first_name = CharField(default="")
+    last_name = CharField(default="")
+    #: The role « Gestion des télédossiers »: a local administrator processes files only with it.
+    manages_files = BooleanField(default=False)
+    active = BooleanField(default=True)
+    created_by = ForeignKeyField("self", null=True, backref="created", on_delete="SET NULL")
+    created_at = DateTimeField(default=_now)
+    last_login_at = DateTimeField(null=True)
+
+    def get_id(self):
+        return f"s{self.id}"
+
+    def __str__(self):
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def is_staff(self):
+        return True
+
+    @property
+    def is_local_admin(self):
+        return self.role == StaffRole.LOCAL_ADMIN
+
+    @property
+    def role_label(self):
+        return STAFF_ROLE_LABELS[StaffRole(self.role)]
+
+    def procedure_codes(self):
+        """Return the codes of the procedures whose files this staff member may see."""
+        if self.is_local_admin:
+            return {code for code, _ in PROCEDURES}
+        query = Procedure.select(Procedure.code).join(Habilitation).where(Habilitation.staff == self)
+        return {p.code for p in query}
+
+    def can_process(self, procedure_code):
+        """May this staff member act on files of this procedure?"""
+        if not self.active:
+            return False
+        if self.is_local_admin:
+            return self.manages_files
+        return procedure_code in self.procedure_codes()
+
+
+class Habilitation(BaseModel):
+    """An agent's right to see and process the files of one procedure."""
+
+    staff = ForeignKeyField(Staff, backref="habilitations", on_delete="CASCADE")
+    procedure = ForeignKeyField(Procedure, backref="habilitations", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("staff", "procedure"), True),)
+
+
+class Subscription(BaseModel):
+    """The instructing service's subscription (« abonnement ») to a procedure (guide 003)."""
+
+    procedure = ForeignKeyField(Procedure, unique=True, backref="subscriptions", on_delete="CASCADE")
+    #: « Modalité d'accès »: a mandatory choice.
+    access_modality = CharField()
+    #: New files reach the service from this date.
+    start_date = DateField()
+    #: « Notifications »: told of every new file (a functional address is recommended).
+    notification_email = CharField()
+    created_at = DateTimeField(default=_now)
+
+    @classmethod
+    def receiving(cls, procedure_code):
+        """Return the subscription that receives new files of this procedure today, or None."""
+        return (
+            cls.select()
+            .join(Procedure)
+            .where(Procedure.code == procedure_code, cls.start_date <= clock.today())
+            .first()
+        )
+
+
+# --- Files -------------------------------------------------------------------------------------
+
+
+class Dossier(BaseModel):
+    """A file (« télédossier ») of one procedure; its state moves only through services.transitions."""
+
+    procedure = ForeignKeyField(Procedure, backref="dossiers")
+    user = ForeignKeyField(User, backref="dossiers", on_delete="CASCADE")
+    state = CharField(index=True)
+    created_at = DateTimeField(default=_now)
+    #: When the file last reached the service (creation, or a correction sent back).
+    submitted_at = DateTimeField(default=_now, index=True)
+    updated_at = DateTimeField(default=_now)
+    #: When staff were alerted that this analysis is late (once per submission).
+    overdue_alerted_at = DateTimeField(null=True)
+    #: When the procedure's subscription was told of this file.
+    subscription_notified_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("procedure", "state", "submitted_at"), False),)
+
+    @property
+    def state_label(self):
+        return STATE_LABELS.get(self.state, self.state)
+
+    @classmethod
+    def visible_to(cls, staff):
+        """Return the files this staff member may see: the one scope every staff query goes through."""
+        query = cls.select(cls, Procedure).join(Procedure)
+        if staff.is_local_admin:
+            return query
+        allowed = Habilitation.select(Habilitation.procedure).where(Habilitation.staff == staff)
+        return query.where(cls.procedure.in_(allowed))
+
+    @classmethod
+    def account_of(cls, user):
+        """Return the account-analysis file of this driver, or None."""
+        return (
+            cls.select()
+            .join(Procedure)
+            .where(cls.user == user, Procedure.code == "COMPTE_PARTICULIER")
+            .first()
+        )
+
+    def open_anomalies(self):
+        """Return what staff found non-compliant and the holder has not corrected yet."""
+        return self.anomalies.where(Anomaly.corrected_at.is_null()).order_by(Anomaly.id)
+
+
+class DossierEvent(BaseModel):
+    """One step of a file's history: who moved it, when, from, to, and why."""
+
+    dossier = ForeignKeyField(Dossier, backref="history", on_delete="CASCADE")
+    event = CharField()
+    from_state = CharField(default="")
+    to_state = CharField()
+    comment = TextField(default="")
+    staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    at = DateTimeField(default=_now)
+
+    @property
+    def actor(self):
+        if self.staff_id:
+            return f"{self.staff} (IN Groupe)"
+        if self.user_id:
+            return self.user.full_name
+        return "Plateforme"
+
+
+class Anomaly(BaseModel):
+    """A field staff found non-compliant, with the reason, and what the holder changed it to."""
+
+    dossier = ForeignKeyField(Dossier, backref="anomalies", on_delete="CASCADE")
+    field = CharField()
+    reason = TextField()
+    old_value = TextField(default="")
+    new_value = TextField(null=True)
+    created_at = DateTimeField(default=_now)
+    corrected_at = DateTimeField(null=True)
+
+    @property
+    def field_label(self):
+        return DRIVER_FIELDS.get(self.field, self.field)
+
+
+# --- Links, messages, traces -------------------------------------------------------------------
+
+
+class Token(BaseModel):
+    """A single-use link sent by e-mail; only its SHA-256 is stored."""
+
+    purpose = CharField()
+    token_hash = CharField(unique=True)
+    user = ForeignKeyField(User, null=True, backref="tokens", on_delete="CASCADE")
+    staff = ForeignKeyField(Staff, null=True, backref="tokens", on_delete="CASCADE")
+    created_at = DateTimeField(default=_now)
+    expires_at = DateTimeField(index=True)
+    used_at = DateTimeField(null=True)
+
+
+class OutboxMessage(BaseModel):
+    """An e-mail or SMS written in the transaction that causes it, sent later by the outbox job."""
+
+    channel = CharField(default=Channel.EMAIL)
+    recipient = CharField()
+    subject = CharField(default="")
+    body_text = TextField()
+    body_html = TextField(default="")
+    status = CharField(default=OutboxStatus.PENDING, index=True)
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=_now, index=True)
+    #: A dispatcher owns the message until then, so two dispatchers never send it twice.
+    lease_until = DateTimeField(null=True)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=_now)
+    sent_at = DateTimeField(null=True)
+
+    @property
+    def status_label(self):
+        return OUTBOX_STATUS_LABELS.get(self.status, self.status)
+
+
+class Notification(BaseModel):
+    """An in-app message on the holder's home page (« Mes notifications »)."""
+
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    message = TextField()
+    #: Where « en savoir plus » leads.
+    link = CharField(default="")
+    created_at = DateTimeField(default=_now)
+    read_at = DateTimeField(null=True)
+
+
+class News(BaseModel):
+    """A staff-written item of the home page « Nouveautés »."""
+
+    text = TextField()
+    published_on = DateField()
+    visible = BooleanField(default=True)
+
+    @classmethod
+    def current(cls):
+        """Return the news shown on home pages, newest first."""
+        return (
+            cls.select()
+            .where(cls.visible, cls.published_on <= clock.today())
+            .order_by(cls.published_on.desc())
+        )
+
+
+class AuditLog(BaseModel):
+    """Who did what, when: every staff action and every security-relevant public one."""
+
+    at = DateTimeField(default=_now, index=True)
+    staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    action = CharField()
+    target = CharField(default="")
+    detail = TextField(default="")
+    ip = CharField(default="")
+
+
+class Throttle(BaseModel):
+    """Failures counted per key (an address, an IP) to slow down and lock brute force."""
+
+    key = CharField(unique=True)
+    failures = IntegerField(default=0)
+    window_start = DateTimeField(default=_now)
+    locked_until = DateTimeField(null=True)
+
+
+MODELS = [
+    Procedure,
+    SireneEstablishment,
+    Approval,
+    Organisation,
+    User,
+    Driver,
+    Consent,
+    Staff,
+    Habilitation,
+    Subscription,
+    Dossier,
+    DossierEvent,
+    Anomaly,
+    Token,
+    OutboxMessage,
+    Notification,
+    News,
+    AuditLog,
+    Throttle,
+]
+
+
+def normalize_email(email):
+    """Return the address as the platform stores and compares it: trimmed, lower-cased."""
+    return (email or "").strip().lower()
+
+
+def create_tables():
+    """Create the missing tables and the procedures."""
+    db.create_tables(MODELS, safe=True)
+    for code, name in PROCEDURES:
+        Procedure.get_or_create(code=code, defaults={"name": name})

@@ -1,0 +1,83 @@
+"""The public portal: one blueprint per flow, the menus each role sees, and the access guards."""
+from functools import wraps
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+
+from models import Notification, OrgKind, Role
+
+ORG_ROLES = (Role.ORG_ADMIN, Role.ORG_DEPUTY)
+
+#: The portal menu: (label, endpoint, who sees it). An entry shows once its page exists.
+MENU = [
+    ("Accueil", "home.index", "all"),
+    ("Mon compte", "home.account", "driver admin"),
+    ("Mon Contrat", "organisation.contract", "admin"),
+    ("Mes Gestionnaires", "organisation.managers", "admin"),
+    ("Mes formations", "trainings.index", "driver"),
+    ("Mes formations déclarées", "centre.trainings", "centre"),
+    ("Mes certificats", "trainings.certificates", "driver"),
+    ("Mes Conducteurs", "organisation.drivers", "company manager"),
+    ("Mes Demandes", "requests.index", "all"),
+    ("Mes Factures", "invoices.index", "driver admin"),
+    ("Mes Cartes", "cards.index", "driver company manager"),
+    ("Supervision", "organisation.supervision", "admin manager"),
+]
+
+
+def audiences(user):
+    """Return the words of MENU that describe this account."""
+    if user.role == Role.DRIVER:
+        return {"all", "driver"}
+    words = {"all"}
+    words.add("admin" if user.role in ORG_ROLES else "manager")
+    kind = user.organisation.kind if user.organisation_id else None
+    if kind == OrgKind.CENTRE and user.role in ORG_ROLES:
+        words.add("centre")
+    if kind == OrgKind.COMPANY:
+        words.add("company")
+    return words
+
+
+def menu_for(app, user):
+    """Return the (label, endpoint) entries of the menu this account sees."""
+    words = audiences(user)
+    return [
+        (label, endpoint)
+        for label, endpoint, who in MENU
+        if endpoint in app.view_functions and words & set(who.split())
+    ]
+
+
+def account_required(*roles):
+    """Let only logged-in public accounts (of these roles, if given) reach a view."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return redirect(url_for("auth.login", next=request.full_path))
+            if current_user.is_staff or (roles and current_user.role not in roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def init_app(app):
+    """Register the public blueprints and the portal's template context."""
+    from public_forms import accounts, auth, home, password
+
+    for module in (home, auth, password, accounts):
+        app.register_blueprint(module.bp)
+
+    @app.context_processor
+    def portal_context():
+        if current_user.is_authenticated and not current_user.is_staff:
+            unread = Notification.select().where(
+                Notification.user == current_user.id, Notification.read_at.is_null()
+            ).count()
+            return {"portal_menu": menu_for(app, current_user), "unread_notifications": unread}
+        return {"portal_menu": [], "unread_notifications": 0}

@@ -1,0 +1,114 @@
+"""Form pieces shared by the public flows: French messages and the checks of DESIGN §4."""
+import datetime as dt
+import re
+
+from email_validator import EmailNotValidError, validate_email
+from wtforms import DateField, ValidationError
+from wtforms.validators import DataRequired, Length
+
+from models import normalize_email
+from services import clock
+
+REQUIRED = "Ce champ est obligatoire."
+LICENCE_FORMATS = (re.compile(r"^\d{2}[A-Z]{2}\d{5}$"), re.compile(r"^\d{12}$"))
+
+
+def required():
+    return DataRequired(message=REQUIRED)
+
+
+def max_length(n):
+    return Length(max=n, message=f"{n} caractères au maximum.")
+
+
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def upper_compact(value):
+    """Upper-case and drop spaces (licence numbers)."""
+    return re.sub(r"\s+", "", value).upper() if isinstance(value, str) else value
+
+
+def email_address(form, field):
+    """Check an address's shape (no DNS look-up) and keep it trimmed and lower-cased."""
+    try:
+        validate_email(field.data or "", check_deliverability=False)
+    except EmailNotValidError:
+        raise ValidationError("Adresse électronique invalide (exemple : prenom.nom@exemple.fr).")
+    field.data = normalize_email(field.data)
+
+
+def same_email_as(other):
+    """Check the confirmation matches the address, compared case-insensitively."""
+
+    def check(form, field):
+        if normalize_email(field.data) != normalize_email(form[other].data):
+            raise ValidationError("Les deux adresses électroniques ne sont pas identiques.")
+
+    return check
+
+
+def licence_number(form, field):
+    """Accept the card format (13AA00002) and the older 12-digit number (942981379228)."""
+    if not any(pattern.match(field.data or "") for pattern in LICENCE_FORMATS):
+        raise ValidationError(
+            "Le numéro de permis comporte 9 caractères sur le permis au format carte (ex. 13AA00002) "
+            "ou 12 chiffres sur l'ancien permis rose (ex. 942981379228)."
+        )
+
+
+def birth_date(form, field):
+    """A driver is born in the past and of working age."""
+    if field.data is None:
+        return
+    today = clock.today()
+    if field.data >= today:
+        raise ValidationError("La date de naissance doit être dans le passé.")
+    if field.data < dt.date(today.year - 100, 1, 1) or field.data > dt.date(today.year - 16, today.month, min(today.day, 28)):
+        raise ValidationError("Vérifiez la date de naissance (format JJ/MM/AAAA).")
+
+
+def french_mobile(form, field):
+    """Keep a mobile number as +33XXXXXXXXX when it is a French mobile; leave it empty if none."""
+    digits = re.sub(r"[\s.\-]", "", field.data or "")
+    if not digits:
+        field.data = ""
+        return
+    if digits.startswith("+33"):
+        digits = "0" + digits[3:]
+    elif digits.startswith("0033"):
+        digits = "0" + digits[4:]
+    if not re.match(r"^0[67]\d{8}$", digits):
+        raise ValidationError("Numéro de mobile invalide : 10 chiffres commençant par 06 ou 07 (ex. 06 12 34 56 78).")
+    field.data = "+33" + digits[1:]
+
+
+def phone_number(form, field):
+    """Accept a French phone number of 10 digits (or +33), stored as typed without separators."""
+    digits = re.sub(r"[\s.\-]", "", field.data or "")
+    if digits.startswith("+33"):
+        digits = "0" + digits[3:]
+    if not re.match(r"^0\d{9}$", digits):
+        raise ValidationError("Numéro de téléphone invalide : 10 chiffres (ex. 01 23 45 67 89).")
+    field.data = digits
+
+
+def postal_code(form, field):
+    if not re.match(r"^\d{5}$", (field.data or "").replace(" ", "")):
+        raise ValidationError("Le code postal comporte 5 chiffres.")
+    field.data = field.data.replace(" ", "")
+
+
+class DateInput(DateField):
+    """A date typed as 16/06/1990 or picked in the browser's calendar (1990-06-16)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError("Date invalide : saisissez-la au format JJ/MM/AAAA.")

@@ -1,0 +1,81 @@
+"""A small demo data set, so the embedded default shows every journey (flask demo-data)."""
+import datetime as dt
+import os
+
+from models import (
+    AccountState,
+    Approval,
+    Consent,
+    Dossier,
+    Driver,
+    Habilitation,
+    News,
+    OrgKind,
+    Organisation,
+    Procedure,
+    Role,
+    Staff,
+    StaffRole,
+    Subscription,
+    User,
+    db,
+)
+from services import clock, passwords, sirene, transitions
+
+SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "sirene_sample.csv")
+
+#: (who, e-mail, password) printed by the run command.
+ACCOUNTS = [
+    ("Administrateur local (back-office)", "admin@hubpro.local", "Demo-Admin-2026!"),
+    ("Agent instructeur (back-office)", "agent@hubpro.local", "Demo-Agent-2026!"),
+    ("Conducteur (portail)", "paul.martin@exemple.fr", "Demo-Conducteur-2026!"),
+    ("Centre de formation agréé (portail)", "cfa-lille@exemple.fr", "Demo-Centre-2026!"),
+]
+
+
+def _driver(email, last, first, born, licence, state, submitted_hours_ago, password=None):
+    user = User.create(email=email, role=Role.DRIVER, last_name=last, first_name=first,
+                       password_hash=passwords.hash_password(password) if password else None)
+    Driver.create(user=user, birth_date=born, birth_place="Lille", licence_number=licence, mobile="+33612345678",
+                  address="12 rue des Lilas", postal_code="59000", city="Lille")
+    from flask import current_app
+
+    for code, label in current_app.config["DRIVER_CONSENTS"]:
+        Consent.create(user=user, code=code, label=label)
+    dossier = transitions.open_dossier("COMPTE_PARTICULIER", user, comment="Demande de création de compte")
+    submitted = clock.now() - dt.timedelta(hours=submitted_hours_ago)
+    Dossier.update(state=state, submitted_at=submitted, created_at=submitted).where(Dossier.id == dossier.id).execute()
+    return user
+
+
+def load():
+    """Load the demo data unless it is there already; yield what was done."""
+    if Staff.select().where(Staff.email == "admin@hubpro.local").exists():
+        yield "Données de démonstration déjà présentes."
+        return
+    with open(SAMPLE_CSV, encoding="utf-8") as handle:
+        yield f"Registre Sirene : {sirene.load_csv(handle)} établissements (data/sirene_sample.csv)."
+    with db.atomic():
+        admin = Staff.create(email="admin@hubpro.local", role=StaffRole.LOCAL_ADMIN, first_name="Claire",
+                             last_name="Dubois", manages_files=True, password_hash=passwords.hash_password("Demo-Admin-2026!"))
+        agent = Staff.create(email="agent@hubpro.local", role=StaffRole.AGENT, first_name="Karim", last_name="Benali",
+                             created_by=admin, password_hash=passwords.hash_password("Demo-Agent-2026!"))
+        Habilitation.create(staff=agent, procedure=Procedure.by_code("COMPTE_PARTICULIER"))
+        Subscription.create(procedure=Procedure.by_code("COMPTE_PARTICULIER"), access_modality="portail",
+                            start_date=dt.date(2023, 1, 1), notification_email="instruction@hubpro.local")
+        News.create(text="À compter du 1er Septembre 2023, le prix unitaire de la CQC est revalorisé à 28,24€ HT (hors frais d'envoi).",
+                    published_on=dt.date(2023, 8, 1))
+        _driver("paul.martin@exemple.fr", "Martin", "Paul", dt.date(1991, 8, 19), "942981379228",
+                AccountState.ACTIVE, 24 * 30, password="Demo-Conducteur-2026!")
+        _driver("anne.martin@exemple.fr", "Martin", "Anne", dt.date(1991, 8, 19), "13AA00002", AccountState.EN_ANALYSE, 30)
+        _driver("lucas.petit@exemple.fr", "Petit", "Lucas", dt.date(1998, 3, 2), "18AB12345", AccountState.EN_ANALYSE, 2)
+        centre = Organisation.create(kind=OrgKind.CENTRE, siret="47728084603753", name="FORMATRANS")
+        User.create(email="cfa-lille@exemple.fr", role=Role.ORG_ADMIN, organisation=centre, last_name="Leroy",
+                    first_name="Marie", function="Directrice", password_hash=passwords.hash_password("Demo-Centre-2026!"))
+        for siret, number, category in (("47728084603753", "59-2021-001", "Marchandises"),
+                                        ("44455566800045", "76-2022-014", "Marchandises")):
+            Approval.create(siret=siret, number=number, category=category, email="contact@exemple.fr",
+                            granted_on=dt.date(2021, 12, 28), notified_at=clock.now())
+    yield "Comptes IN Groupe, conducteurs, centre de formation, agréments et nouveautés créés."
+    yield ("Pour voir le parcours « Agrément CFA » : dans le back-office, Référentiels > Agréments > Créer, "
+           "SIRET 400 734 448 00477 (établissement actif du registre de démonstration).")

@@ -1,0 +1,44 @@
+"""How values read in French pages, e-mails and PDFs: 16/06/2023, 28,24 €."""
+import datetime as dt
+from decimal import Decimal
+
+from services import clock
+
+
+def date_fr(value):
+    """Format a date or a stored UTC datetime as 16/06/2023."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.datetime):
+        value = clock.local(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def datetime_fr(value):
+    """Format a stored UTC datetime as 16/06/2023 à 14:05 (Paris time)."""
+    if value is None:
+        return ""
+    return clock.local(value).strftime("%d/%m/%Y à %H:%M")
+
+
+def money(value):
+    """Format an amount as 28,24 € (non-breaking spaces between thousands and before €)."""
+    amount = Decimal(value).quantize(Decimal("0.01"))
+    whole, cents = f"{amount:,.2f}".split(".")
+    return whole.replace(",", "\u202f") + "," + cents + "\u00a0€"
+
+
+def siret_fr(value):
+    """Format a SIRET as 477 280 846 03753 (SIREN by threes, then NIC)."""
+    value = value or ""
+    if len(value) != 14:
+        return value
+    return f"{value[:3]} {value[3:6]} {value[6:9]} {value[9:]}"
+
+
+def init_app(app):
+    """Register the filters every template uses."""
+    app.add_template_filter(date_fr)
+    app.add_template_filter(datetime_fr)
+    app.add_template_filter(money)
+    app.add_template_filter(siret_fr)

@@ -1,0 +1,56 @@
+"""Staff accounts: local administrators and agents, their habilitations."""
+from models import Habilitation, Staff, StaffRole, TokenPurpose, normalize_email
+from services import audit, outbox, tokens
+from services.accounts import Refused, check_email_free
+
+
+def create(email, role, first_name, last_name, created_by):
+    """Create a staff account and e-mail its activation link (valid 48 h)."""
+    email = normalize_email(email)
+    if role not in (StaffRole.LOCAL_ADMIN, StaffRole.AGENT):
+        raise Refused("Rôle inconnu.", "role")
+    check_email_free(email)
+    member = Staff.create(email=email, role=role, first_name=first_name, last_name=last_name, created_by=created_by)
+    send_activation(member)
+    audit.record("Création d'un compte IN Groupe", email, member.role_label, staff=created_by)
+    return member
+
+
+def send_activation(member):
+    """Queue the activation e-mail of a staff account."""
+    raw = tokens.issue(TokenPurpose.ACTIVATE_STAFF, staff=member)
+    outbox.queue_email(
+        member.email,
+        "staff_activation",
+        "Activez votre compte du back-office Hub Pro Transport",
+        member=member,
+        link=outbox.public_url("password.welcome", token=raw),
+    )
+
+
+def send_reset(member):
+    """Queue a staff password reset link (« Mot de passe oublié »)."""
+    purpose = TokenPurpose.RESET_STAFF if member.password_hash else TokenPurpose.ACTIVATE_STAFF
+    raw = tokens.issue(purpose, staff=member)
+    outbox.queue_email(
+        member.email,
+        "staff_activation",
+        "Mot de passe du back-office Hub Pro Transport",
+        member=member,
+        reset=bool(member.password_hash),
+        link=outbox.public_url("password.welcome", token=raw),
+    )
+
+
+def set_habilitations(member, procedures, by):
+    """Give an agent exactly these procedures."""
+    wanted = {p.id for p in procedures}
+    current = {h.procedure_id for h in member.habilitations}
+    Habilitation.delete().where(
+        Habilitation.staff == member, Habilitation.procedure.not_in(list(wanted) or [0])
+    ).execute()
+    for procedure_id in wanted - current:
+        Habilitation.create(staff=member, procedure=procedure_id)
+    if wanted != current:
+        names = ", ".join(sorted(p.code for p in procedures)) or "aucune"
+        audit.record("Habilitations modifiées", member.email, names, staff=by)
