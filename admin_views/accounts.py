@@ -55,7 +55,7 @@ class AccountQueueView(StaffModelView):
     }
 
     def scoped_query(self):
-        query = (
+        return (
             Dossier.visible_to(current_user)
             .select_extend(User, Driver)
             .switch(Dossier)
@@ -63,6 +63,10 @@ class AccountQueueView(StaffModelView):
             .join(Driver, on=(Driver.user == User.id), attr="profile")
             .where(Procedure.code == PROCEDURE)
         )
+
+    def get_query(self):
+        # The list narrows to its states; the analysis page (get_one) opens an account in any state.
+        query = super().get_query()
         return query.where(Dossier.state.in_(self.states)) if self.states else query
 
     def search_clause(self, term):

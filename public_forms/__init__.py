@@ -1,7 +1,7 @@
 """The public portal: one blueprint per flow, the menus each role sees, and the access guards."""
 from functools import wraps
 
-from flask import abort, redirect, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from models import Notification, OrgKind, Role
@@ -66,12 +66,30 @@ def account_required(*roles):
     return decorator
 
 
+ERRORS = [
+    (400, "Requête invalide", "La page a expiré ou le formulaire est incomplet : rechargez la page et recommencez."),
+    (403, "Accès refusé", "Vous n'avez pas accès à cette page."),
+    (404, "Page introuvable", "Cette page n'existe pas ou vous n'y avez pas accès."),
+    (500, "Erreur technique", "Une erreur technique est survenue : réessayez dans quelques instants."),
+]
+
+
+def _error_page(code, title, message):
+    def handler(error):
+        return render_template("public/error.html", title=title, message=message), code
+
+    return handler
+
+
 def init_app(app):
     """Register the public blueprints and the portal's template context."""
     from public_forms import accounts, auth, home, password
 
     for module in (home, auth, password, accounts):
         app.register_blueprint(module.bp)
+
+    for code, title, message in ERRORS:
+        app.register_error_handler(code, _error_page(code, title, message))
 
     @app.context_processor
     def portal_context():

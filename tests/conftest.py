@@ -4,6 +4,8 @@ import os
 import re
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 
 from app import create_app
 from models import MODELS, Procedure, PROCEDURES, db
@@ -66,9 +68,19 @@ def app_config():
     return {}
 
 
+class FreshClient(FlaskClient):
+    """A test client whose requests do not share the test's cached login (flask.g)."""
+
+    def open(self, *args, **kwargs):
+        for name in ("_login_user", "admin_search"):
+            g.pop(name, None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url, tmp_path, app_config):
     app = create_app(make_config(database_url, tmp_path, **app_config))
+    app.test_client_class = FreshClient
     with app.app_context():
         db.connect(reuse_if_open=True)
         empty_database()
@@ -220,3 +232,28 @@ def last_email(to):
 def path_of(link):
     """Turn an e-mailed absolute link into a path the test client can open."""
     return re.sub(r"^https?://[^/]+", "", link)
+
+
+def driver_form(**overrides):
+    """Return the fields of a valid « Particulier » account form, as a browser posts them."""
+    data = {
+        "last_name": "Martin",
+        "first_name": "Anne",
+        "birth_date": "1991-08-19",
+        "birth_place": "Lille",
+        "birth_country": "France",
+        "licence_number": "13AA00002",
+        "mobile": "06 12 34 56 78",
+        "address": "12 rue des Lilas",
+        "address_extra": "",
+        "postal_code": "59000",
+        "city": "Lille",
+        "email": "anne.martin@exemple.fr",
+        "email_confirm": "anne.martin@exemple.fr",
+        "consent_cgu": "y",
+        "consent_rgpd": "y",
+        "consent_cgv": "y",
+        "consent_exactitude": "y",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite (SQLite by default; PostgreSQL when DATABASE_URL points to it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+exec .venv/bin/pytest -q "$@"
