@@ -1,7 +1,7 @@
 """The public portal: one blueprint per flow, the menus each role sees, and the access guards."""
 from functools import wraps
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from models import Notification, OrgKind, Role
@@ -93,7 +93,8 @@ def init_app(app):
 
     @app.context_processor
     def portal_context():
-        if current_user.is_authenticated and not current_user.is_staff:
+        # E-mails are rendered by jobs too, outside any request: no portal there.
+        if has_request_context() and current_user.is_authenticated and not current_user.is_staff:
             unread = Notification.select().where(
                 Notification.user == current_user.id, Notification.read_at.is_null()
             ).count()
