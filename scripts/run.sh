@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh run
 export FLASK_APP=app.py
+port="${PORT:-5000}"
+export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
 .venv/bin/flask init-db
 .venv/bin/flask demo-data
 
@@ -12,12 +14,12 @@ export FLASK_APP=app.py
 scheduler=$!
 trap 'kill $scheduler 2>/dev/null' EXIT
 
-cat <<'TXT'
+cat <<TXT
 
   Hub Pro Transport est démarré.
 
-  Portail public  : http://127.0.0.1:5000/
-  Back-office     : http://127.0.0.1:5000/admin/
+  Portail public  : http://127.0.0.1:$port/
+  Back-office     : http://127.0.0.1:$port/admin/
   Planificateur   : flask jobs run (journal : instance/scheduler.log ; les e-mails y sont imprimés)
 
   Comptes de démonstration (adresse / mot de passe) :
@@ -30,4 +32,4 @@ cat <<'TXT'
   (chaque message se lit et ses liens s'ouvrent). Arrêt : Ctrl+C.
 
 TXT
-exec .venv/bin/flask run --host 127.0.0.1 --port "${PORT:-5000}"
+.venv/bin/flask run --host 127.0.0.1 --port "$port"

@@ -28,4 +28,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 requirements=requirements.txt
 [ "$purpose" = test ] && requirements=requirements-dev.txt
-.venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+# This machine's pip configuration warns about missing local mirrors: keep the output readable.
+.venv/bin/pip install -q --disable-pip-version-check -r "$requirements" 2>&1 \
+  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+[ "${PIPESTATUS[0]}" = 0 ]
