@@ -4,7 +4,7 @@ from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from admin_views.base import StaffModelView
+from admin_views.base import StaffModelView, when
 from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User
 from services import accounts, clock, deadlines, transitions
 
@@ -46,7 +46,7 @@ class AccountQueueView(StaffModelView):
     column_searchable_list = (User.last_name,)
     search_hint = "Nom, adresse électronique ou n° de permis"
     column_formatters = {
-        "submitted_at": lambda v, c, d, n: d.submitted_at.strftime("%d/%m/%Y %H:%M") if d.submitted_at else "",
+        "submitted_at": when("submitted_at"),
         "holder": _holder,
         "email": lambda v, c, d, n: d.user.email,
         "licence": lambda v, c, d, n: d.user.profile.licence_number if d.user.profile else "",

@@ -4,6 +4,17 @@ from flask_admin.contrib.peewee import ModelView
 from flask_login import current_user
 
 from services import audit
+from services.formatting import date_fr, datetime_fr
+
+
+def when(attribute):
+    """A list-column formatter showing a stored UTC datetime in Paris time (16/06/2023 à 14:05)."""
+    return lambda view, context, model, name: datetime_fr(getattr(model, attribute))
+
+
+def day(attribute):
+    """A list-column formatter showing a date as 16/06/2023."""
+    return lambda view, context, model, name: date_fr(getattr(model, attribute))
 
 
 def is_staff():

@@ -3,12 +3,8 @@ from flask import abort
 from flask_admin import expose
 from markupsafe import Markup, escape
 
-from admin_views.base import ReadOnlyView
+from admin_views.base import ReadOnlyView, when
 from models import AuditLog, OutboxMessage, OUTBOX_STATUS_LABELS, Staff, User
-
-
-def _when(attribute):
-    return lambda v, c, m, n: getattr(m, attribute).strftime("%d/%m/%Y %H:%M:%S") if getattr(m, attribute) else ""
 
 
 class OutboxView(ReadOnlyView):
@@ -28,8 +24,8 @@ class OutboxView(ReadOnlyView):
         "sent_at": "Envoyé le",
     }
     column_formatters = {
-        "created_at": _when("created_at"),
-        "sent_at": _when("sent_at"),
+        "created_at": when("created_at"),
+        "sent_at": when("sent_at"),
         "channel": lambda v, c, m, n: "E-mail" if m.channel == "email" else "SMS",
         "status": lambda v, c, m, n: OUTBOX_STATUS_LABELS.get(m.status, m.status),
         "subject": lambda v, c, m, n: m.subject or m.body_text[:60],
@@ -66,7 +62,7 @@ class AuditView(ReadOnlyView):
     local_admin_only = True
     column_list = ("at", "actor", "action", "target", "detail", "ip")
     column_labels = {"at": "Date", "actor": "Par", "action": "Action", "target": "Objet", "detail": "Détail", "ip": "Adresse IP"}
-    column_formatters = {"at": _when("at"), "actor": _actor}
+    column_formatters = {"at": when("at"), "actor": _actor}
     column_default_sort = ("id", True)
     column_searchable_list = (AuditLog.action, AuditLog.target)
     search_hint = "Action ou objet"

@@ -1,17 +1,15 @@
 """Reference data staff keep: approvals (« agréments »), the Sirene registry, procedures, subscriptions, news."""
 import csv
-import datetime as dt
 import io
 
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.form import BaseForm
-from flask_login import current_user
 from wtforms import DateField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from admin_views.base import ReadOnlyView, StaffModelView
-from models import Approval, News, Procedure, SireneEstablishment, Subscription, db
+from admin_views.base import ReadOnlyView, StaffModelView, day, when
+from models import Approval, Procedure, SireneEstablishment, Subscription, db
 from services import approvals, audit, sirene
 
 REQUIRED = "Ce champ est obligatoire."
@@ -54,8 +52,8 @@ class ApprovalView(StaffModelView):
         "notified_at": "Notification « Agrément CFA »",
     }
     column_formatters = {
-        "granted_on": lambda v, c, m, n: m.granted_on.strftime("%d/%m/%Y"),
-        "notified_at": lambda v, c, m, n: m.notified_at.strftime("envoyée le %d/%m/%Y") if m.notified_at else "",
+        "granted_on": day("granted_on"),
+        "notified_at": when("notified_at"),
     }
     column_searchable_list = (Approval.siret, Approval.number, Approval.email)
     search_hint = "SIRET, n° d'agrément ou adresse"
@@ -115,7 +113,7 @@ class SireneView(ReadOnlyView):
     }
     column_formatters = {
         "state": lambda v, c, m, n: "Actif" if m.state == "A" else "Fermé",
-        "updated_at": lambda v, c, m, n: m.updated_at.strftime("%d/%m/%Y"),
+        "updated_at": day("updated_at"),
     }
     column_searchable_list = (SireneEstablishment.siret, SireneEstablishment.name, SireneEstablishment.city)
     search_hint = "SIRET, dénomination ou commune"
@@ -171,7 +169,7 @@ class SubscriptionView(StaffModelView):
     }
     column_formatters = {
         "access_modality": lambda v, c, m, n: "Portail" if m.access_modality == "portail" else "API",
-        "start_date": lambda v, c, m, n: m.start_date.strftime("%d/%m/%Y"),
+        "start_date": day("start_date"),
     }
 
     def get_create_form(self):

@@ -7,7 +7,7 @@ from markupsafe import Markup, escape
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
-from admin_views.base import StaffModelView
+from admin_views.base import StaffModelView, when
 from models import Procedure, Staff, StaffRole, STAFF_ROLE_LABELS, db
 from services import staff as staff_service
 from services.accounts import Refused
@@ -72,7 +72,7 @@ class StaffView(StaffModelView):
         "role": lambda v, c, m, n: STAFF_ROLE_LABELS.get(m.role, m.role),
         "habilitations": _habilitations,
         "status": _status,
-        "last_login_at": lambda v, c, m, n: m.last_login_at.strftime("%d/%m/%Y %H:%M") if m.last_login_at else "—",
+        "last_login_at": when("last_login_at"),
     }
     column_searchable_list = (Staff.last_name, Staff.email)
     search_hint = "Nom ou adresse électronique"

@@ -1,6 +1,5 @@
 """The scheduler: idempotent sweeps, run by their own process (`flask jobs run`), or once by hand."""
 import logging
-import time
 
 import click
 from flask import current_app

@@ -1,12 +1,12 @@
 """« Créer un compte »: the profile choice, the driver and organisation forms, the correction."""
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import Optional
 
 from models import DRIVER_FIELDS, AccountState, Dossier, OrgKind, TokenPurpose
 from public_forms import fields as f
-from services import accounts, sirene, throttle, tokens
+from services import accounts, throttle, tokens
 
 bp = Blueprint("accounts", __name__, url_prefix="/creer-un-compte")
 

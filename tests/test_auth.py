@@ -17,7 +17,7 @@ def test_an_active_driver_logs_in_and_out(client, make_driver, login_user):
 
 
 def test_the_email_is_compared_case_insensitively(client, make_driver):
-    driver = make_driver(state="active", email="anne.martin@exemple.fr")
+    make_driver(state="active", email="anne.martin@exemple.fr")
     response = client.post("/connexion", data={"email": "  Anne.Martin@Exemple.FR ", "password": TEST_PASSWORD})
     assert response.status_code == 302
 

@@ -81,7 +81,7 @@ def analyst(make_staff, login_staff):
 
 
 def test_the_queue_lists_the_oldest_first_and_flags_those_over_24_hours(client, make_driver, analyst, clock):
-    old = make_driver(last_name="Ancien")
+    make_driver(last_name="Ancien")
     clock.advance(hours=25)
     make_driver(last_name="Recent")
     page = client.get("/admin/account_queue/").get_data(as_text=True)

@@ -1,5 +1,5 @@
 """The scheduled sweeps: idempotent, runnable once by hand, logging what they changed."""
-from models import Dossier, OutboxMessage, StaffRole, Token, TokenPurpose
+from models import Dossier, StaffRole, Token, TokenPurpose
 from services import tokens, transitions
 from tests.conftest import last_email
 

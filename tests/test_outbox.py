@@ -1,5 +1,4 @@
 """E-mails: written in the transaction that causes them, sent by the outbox job over real SMTP."""
-import time
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -122,7 +121,6 @@ def test_a_notification_is_in_app_email_and_sms(make_driver):
 
 
 def test_staff_read_each_message_with_clickable_links(client, make_staff, login_staff):
-    from services import notices
     from models import StaffRole
 
     admin = make_staff(role=StaffRole.LOCAL_ADMIN)

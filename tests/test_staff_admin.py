@@ -1,7 +1,7 @@
 """Guide 003: the local administrator, agents with a 48 h activation link, habilitations, back-office access."""
 import pytest
 
-from models import AuditLog, Habilitation, Procedure, Staff, StaffRole, Subscription
+from models import AuditLog, Procedure, Staff, StaffRole, Subscription
 from tests.conftest import TEST_PASSWORD, last_email, outbox_links, path_of
 
 
@@ -124,9 +124,8 @@ def test_subscriptions_require_an_access_modality_and_tell_of_new_files(client, 
 
 
 def test_the_audit_log_says_who_did_what(client, local_admin, make_driver):
-    from models import Dossier
 
     make_driver()
-    client.post(f"/admin/gestion-des-teledossiers", data={"enable": "1"})
+    client.post("/admin/gestion-des-teledossiers", data={"enable": "1"})
     page = client.get("/admin/audit/").get_data(as_text=True)
     assert "Gestion des télédossiers" in page and local_admin.email in [a.target for a in AuditLog.select()]
