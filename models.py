@@ -107,6 +107,70 @@ OUTBOX_STATUS_LABELS = {
     OutboxStatus.FAILED: "Abandonné après échecs",
 }
 
+class RequestState(enum.StrEnum):
+    """States of a request (every procedure except the account analysis), DESIGN §3."""
+
+    BROUILLON = "brouillon"
+    ENVOYEE = "envoyee"
+    EN_INSTRUCTION = "en_instruction"
+    ATTENTE_COMPLEMENT = "attente_complement"
+    ACCEPTEE = "acceptee"
+    REFUSEE = "refusee"
+    ANNULEE = "annulee"
+
+
+class CardState(enum.StrEnum):
+    EN_FABRICATION = "en_fabrication"
+    EXPEDIEE = "expediee"
+    LIVREE = "livree"
+    ACTIVEE = "activee"
+    REMPLACEE = "remplacee"
+    PND = "pnd"
+
+
+STATE_LABELS.update({
+    RequestState.BROUILLON: "Brouillon",
+    RequestState.ENVOYEE: "Envoyée",
+    RequestState.EN_INSTRUCTION: "En cours d'instruction",
+    RequestState.ATTENTE_COMPLEMENT: "En attente d'information complémentaire",
+    RequestState.ACCEPTEE: "Acceptée",
+    RequestState.REFUSEE: "Refusée",
+    RequestState.ANNULEE: "Annulée",
+    CardState.EN_FABRICATION: "Carte en fabrication",
+    CardState.EXPEDIEE: "Carte expédiée",
+    CardState.LIVREE: "Carte livrée",
+    CardState.ACTIVEE: "Carte activée",
+    CardState.REMPLACEE: "Carte remplacée",
+    CardState.PND: "Pli non distribué",
+})
+
+
+class TrainingKind(enum.StrEnum):
+    FIMO = "FIMO"
+    FCO = "FCO"
+    PASSERELLE = "Passerelle"
+
+
+#: Initial trainings (kept without limit); FCO is continuing training (kept 6 years).
+INITIAL_TRAININGS = (TrainingKind.FIMO, TrainingKind.PASSERELLE)
+#: Trainings that give the right to a new CQC (and so a qualification certificate).
+CARD_TRAININGS = (TrainingKind.FIMO, TrainingKind.FCO, TrainingKind.PASSERELLE)
+CATEGORIES = ("Marchandises", "Voyageurs")
+
+
+class DocumentKind(enum.StrEnum):
+    PHOTO = "photo"
+    SIGNATURE = "signature"
+    IDENTITY = "identite"
+
+
+DOCUMENT_LABELS = {
+    DocumentKind.PHOTO: "Photo d'identité",
+    DocumentKind.SIGNATURE: "Signature",
+    DocumentKind.IDENTITY: "Pièce d'identité",
+}
+
+
 #: The procedures (« démarches ») the platform instructs (DESIGN §2).
 PROCEDURES = [
     ("COMPTE_PARTICULIER", "Analyse d'un compte particulier"),
@@ -273,6 +337,16 @@ DRIVER_FIELDS = {
     "address_extra": "Complément d'adresse",
     "postal_code": "Code postal",
     "city": "Commune",
+}
+
+
+#: Request fields staff may ask to correct (« demande d'information complémentaire »).
+REQUEST_FIELDS = {
+    "delivery_name": "Nom du destinataire",
+    "delivery_address": "Adresse de livraison",
+    "delivery_address_extra": "Complément d'adresse de livraison",
+    "delivery_postal_code": "Code postal de livraison",
+    "delivery_city": "Commune de livraison",
 }
 
 
@@ -450,7 +524,138 @@ class Anomaly(BaseModel):
 
     @property
     def field_label(self):
-        return DRIVER_FIELDS.get(self.field, self.field)
+        return ITEM_LABELS.get(self.field, self.field)
+
+
+# --- Trainings, certificates, CQC requests, cards ---------------------------------------------
+
+
+class Training(BaseModel):
+    """A training (FIMO, FCO, Passerelle) a centre recorded for a driver; its summary is the
+    « récapitulatif de formation » on the driver's account."""
+
+    centre = ForeignKeyField(Organisation, backref="trainings")
+    recorded_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    kind = CharField()
+    #: « Marchandises » or « Voyageurs ».
+    category = CharField()
+    start_date = DateField()
+    end_date = DateField()
+    last_name = CharField()
+    first_name = CharField()
+    birth_date = DateField()
+    #: Matched with the driver's account, with the birth date (same normalisation as Driver).
+    licence_number = CharField(index=True)
+    #: The driver's account once matched (None until that driver's account is accepted).
+    user = ForeignKeyField(User, null=True, backref="trainings", on_delete="SET NULL")
+    #: Stored PDF of the summary (under STORAGE_DIR), rendered once when attached.
+    summary_path = CharField(null=True)
+    created_at = DateTimeField(default=_now)
+
+    @property
+    def title(self):
+        return f"{self.kind} {self.category}"
+
+    @property
+    def is_initial(self):
+        return self.kind in INITIAL_TRAININGS
+
+
+class Certificate(BaseModel):
+    """The « certificat de qualification »: proof of qualification for 4 months, in France."""
+
+    training = ForeignKeyField(Training, unique=True, backref="certificates", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="certificates", on_delete="CASCADE")
+    issued_on = DateField()
+    expires_on = DateField(index=True)
+    pdf_path = CharField(null=True)
+    #: When the driver was warned that it ends soon without a CQC request sent.
+    warned_at = DateTimeField(null=True)
+    #: When the expiry sweep marked it expired.
+    expired_at = DateTimeField(null=True)
+
+
+class CqcRequest(BaseModel):
+    """The data of a CQC request (the file itself is its Dossier)."""
+
+    dossier = ForeignKeyField(Dossier, unique=True, backref="cqc", on_delete="CASCADE")
+    #: The training that gives the right to this card; one live request per training.
+    training = ForeignKeyField(Training, backref="requests")
+    #: The step the driver reached, so « Reprendre » resumes there.
+    step = CharField(default="identite")
+    identity_confirmed = BooleanField(default=False)
+    delivery_name = CharField(default="")
+    delivery_address = CharField(default="")
+    delivery_address_extra = CharField(default="")
+    delivery_postal_code = CharField(default="")
+    delivery_city = CharField(default="")
+
+    @property
+    def delivery_lines(self):
+        lines = [self.delivery_name, self.delivery_address, self.delivery_address_extra,
+                 f"{self.delivery_postal_code} {self.delivery_city}".strip()]
+        return [line for line in lines if line]
+
+
+class Document(BaseModel):
+    """A file the holder uploaded to a request, stored outside the web root under a random name."""
+
+    dossier = ForeignKeyField(Dossier, backref="documents", on_delete="CASCADE")
+    kind = CharField()
+    path = CharField()
+    original_name = CharField(default="")
+    content_type = CharField()
+    size = IntegerField()
+    sha256 = CharField()
+    uploaded_at = DateTimeField(default=_now)
+    #: Set when a newer upload of the same kind replaced this one (staff see what changed).
+    replaced_at = DateTimeField(null=True)
+
+    @property
+    def label(self):
+        return DOCUMENT_LABELS.get(self.kind, self.kind)
+
+
+class Card(BaseModel):
+    """A CQC card ordered by an accepted request; its state moves through services.transitions."""
+
+    user = ForeignKeyField(User, backref="cards", on_delete="CASCADE")
+    dossier = ForeignKeyField(Dossier, null=True, backref="cards", on_delete="SET NULL")
+    #: 5b: the card's serial number.
+    number = CharField(unique=True)
+    category = CharField()
+    state = CharField(index=True)
+    last_name = CharField()
+    first_name = CharField()
+    birth_date = DateField()
+    birth_place = CharField()
+    licence_number = CharField()
+    issued_on = DateField()
+    expires_on = DateField()
+    delivery_lines = TextField(default="")
+    replaced_by = ForeignKeyField("self", null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=_now)
+
+    @property
+    def state_label(self):
+        return STATE_LABELS.get(self.state, self.state)
+
+
+class CardEvent(BaseModel):
+    """One step of a card's history."""
+
+    card = ForeignKeyField(Card, backref="history", on_delete="CASCADE")
+    event = CharField()
+    from_state = CharField(default="")
+    to_state = CharField()
+    comment = TextField(default="")
+    staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    at = DateTimeField(default=_now)
+
+
+#: What an anomaly may name: a driver field, a request field, or a document (« document:photo »).
+ITEM_LABELS = {**DRIVER_FIELDS, **REQUEST_FIELDS, **{f"document:{k}": v for k, v in DOCUMENT_LABELS.items()}}
 
 
 # --- Links, messages, traces -------------------------------------------------------------------
@@ -476,6 +681,8 @@ class OutboxMessage(BaseModel):
     subject = CharField(default="")
     body_text = TextField()
     body_html = TextField(default="")
+    #: JSON list of {"path", "filename", "content_type"}: stored files attached to the e-mail.
+    attachments = TextField(default="[]")
     status = CharField(default=OutboxStatus.PENDING, index=True)
     attempts = IntegerField(default=0)
     next_attempt_at = DateTimeField(default=_now, index=True)
@@ -553,6 +760,12 @@ MODELS = [
     Dossier,
     DossierEvent,
     Anomaly,
+    Training,
+    Certificate,
+    CqcRequest,
+    Document,
+    Card,
+    CardEvent,
     Token,
     OutboxMessage,
     Notification,

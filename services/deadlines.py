@@ -26,3 +26,29 @@ OUTBOX_BACKOFF = [dt.timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)
 def link_validity():
     """Return how long a password or activation link stays valid (LINK_VALIDITY_HOURS, 48 h)."""
     return dt.timedelta(hours=current_app.config["LINK_VALIDITY_HOURS"])
+
+#: A qualification certificate proves the qualification this long (« valeur probatoire »).
+CERTIFICATE_VALIDITY_MONTHS = 4
+#: The driver is warned this long before the certificate ends without a CQC request sent.
+CERTIFICATE_WARNING = dt.timedelta(days=15)
+#: Continuing-training (FCO) summaries are shown this many years after their issue date.
+FCO_SUMMARY_YEARS = 6
+#: A CQC is valid this many years.
+CARD_VALIDITY_YEARS = 5
+#: An unanswered information request is recalled to the driver after this long, then again.
+INFO_REMINDER = dt.timedelta(days=7)
+
+
+def add_months(day, months):
+    """Return the same day some months later (the last day of the month when it does not exist)."""
+    import calendar
+
+    month = day.month - 1 + months
+    year = day.year + month // 12
+    month = month % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def add_years(day, years):
+    """Return the same day some years later (28 February for 29 February)."""
+    return add_months(day, 12 * years)

@@ -1,5 +1,5 @@
 """What each event tells people: the e-mails, SMS and home-page notifications it queues."""
-from models import TokenPurpose
+from models import Notification, TokenPurpose
 from services import outbox, tokens
 
 
@@ -38,3 +38,92 @@ def account_accepted(dossier, event):
 def account_rejected(dossier, event):
     """Non conforme: the driver is told what to correct."""
     correction_link(dossier.user, list(dossier.open_anomalies()))
+
+
+# --- Requests and cards: a home-page notification and an e-mail (and an SMS where said) --------
+
+
+def _tell(user, message, endpoint, subject, *, details=(), sms_text=None):
+    outbox.notify(
+        user, message, link=outbox.public_url(endpoint), template="notification", subject=subject,
+        details=list(details), sms_text=sms_text,
+    )
+
+
+def request_submitted(dossier, event):
+    _tell(dossier.user, f"Votre demande n° {dossier.id} ({dossier.procedure.name}) est envoyée pour traitement.",
+          "requests.index", "Votre demande est envoyée pour traitement")
+
+
+def request_taken(dossier, event):
+    _tell(dossier.user, f"Votre demande n° {dossier.id} est en cours d'instruction par IN Groupe.",
+          "requests.index", "Votre demande est en cours d'instruction")
+
+
+def info_requested(dossier, event):
+    items = [f"{a.field_label} : {a.reason}" for a in dossier.open_anomalies()]
+    _tell(
+        dossier.user,
+        f"Votre demande n° {dossier.id} requiert une information complémentaire.",
+        "requests.index",
+        "Votre demande requiert une information complémentaire",
+        details=items,
+        sms_text=(
+            f"Hub Pro Transport : votre demande n° {dossier.id} requiert une information complémentaire. "
+            "Rendez-vous sur votre espace pour y répondre."
+        ),
+    )
+
+
+def request_accepted(dossier, event):
+    _tell(dossier.user, f"Votre demande n° {dossier.id} est acceptée : votre carte est en fabrication.",
+          "requests.index", "Votre demande est acceptée")
+
+
+def request_rejected(dossier, event):
+    _tell(dossier.user, f"Votre demande n° {dossier.id} est refusée. Motif : {event.comment}",
+          "requests.index", "Votre demande est refusée")
+
+
+def card_shipped(card, event):
+    _tell(card.user, f"Votre carte n° {card.number} a été expédiée.", "cards.index", "Votre carte est expédiée",
+          details=card.delivery_lines.splitlines())
+
+
+def card_returned(card, event):
+    _tell(
+        card.user,
+        f"Votre carte n° {card.number} est revenue à IN Groupe en pli non distribué : confirmez ou modifiez votre adresse.",
+        "cards.index",
+        "Votre carte est revenue en pli non distribué",
+    )
+
+
+def training_recorded(training, certificate):
+    """A new summary (and certificate) is on the driver's account; the certificate goes as a PDF attachment."""
+    message = f"Un nouveau récapitulatif de formation « {training.title} » est disponible dans « Mes formations »."
+    attachments = []
+    if certificate is not None:
+        message += (
+            " Votre certificat de qualification, valable jusqu'au "
+            f"{certificate.expires_on.strftime('%d/%m/%Y')}, est joint à ce message et disponible dans « Mes certificats » :"
+            " faites votre demande de CQC avant cette date."
+        )
+        attachments = [(certificate.pdf_path, f"certificat-de-qualification-{certificate.id}.pdf", "application/pdf")]
+    Notification.create(user=training.user, message=message, link=outbox.public_url("trainings.index"))
+    outbox.queue_email(
+        training.user.email, "notification",
+        "Votre certificat de qualification" if certificate else "Nouveau récapitulatif de formation",
+        attachments=attachments, user=training.user, message=message, details=[],
+        link=outbox.public_url("trainings.certificates" if certificate else "trainings.index"),
+    )
+
+
+def certificate_expiring(certificate):
+    _tell(
+        certificate.user,
+        f"Votre certificat de qualification expire le {certificate.expires_on.strftime('%d/%m/%Y')} et aucune demande "
+        "de CQC n'a été envoyée : faites votre demande dans « Mes demandes » avant cette date.",
+        "requests.index",
+        "Votre certificat de qualification expire bientôt",
+    )

@@ -1,4 +1,5 @@
 """E-mails and SMS: written to the outbox in the caller's transaction, sent later by the outbox job."""
+import json
 import logging
 import smtplib
 from email.message import EmailMessage
@@ -7,7 +8,7 @@ from email.utils import make_msgid
 from flask import current_app, render_template
 
 from models import Channel, Notification, OutboxMessage, OutboxStatus
-from services import clock, deadlines, sms
+from services import clock, deadlines, sms, storage
 
 log = logging.getLogger("hubpro.outbox")
 
@@ -17,8 +18,11 @@ def public_url(endpoint, **values):
     return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
 
 
-def queue_email(recipient, template, subject, **context):
-    """Render mail/<template>.html and .txt and queue the e-mail in the current transaction."""
+def queue_email(recipient, template, subject, attachments=(), **context):
+    """Render mail/<template>.html and .txt and queue the e-mail in the current transaction.
+
+    ``attachments`` are (stored path, file name, content type) of files already in the storage.
+    """
     context.setdefault("subject", subject)
     return OutboxMessage.create(
         channel=Channel.EMAIL,
@@ -26,6 +30,7 @@ def queue_email(recipient, template, subject, **context):
         subject=subject,
         body_text=render_template(f"mail/{template}.txt", **context),
         body_html=render_template(f"mail/{template}.html", **context),
+        attachments=json.dumps([{"path": p, "filename": f, "content_type": c} for p, f, c in attachments]),
     )
 
 
@@ -71,6 +76,9 @@ def _as_mime(message):
     mime.set_content(message.body_text)
     if message.body_html:
         mime.add_alternative(message.body_html, subtype="html")
+    for item in json.loads(message.attachments or "[]"):
+        maintype, subtype = item["content_type"].split("/", 1)
+        mime.add_attachment(storage.read(item["path"]), maintype=maintype, subtype=subtype, filename=item["filename"])
     return mime
 
 

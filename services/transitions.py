@@ -1,18 +1,29 @@
-"""The lifecycles of files: one table of events per lifecycle and the one transition() function.
+"""The lifecycles of files and cards: one table of events per lifecycle and one transition() function.
 
 Views and jobs never assign a state: they call transition(), which checks the table, moves the
-file atomically (two staff acting at once cannot both succeed), writes the history and queues
-the notifications the event implies.
+file or card atomically (two staff acting at once cannot both succeed), writes the history and
+queues the notifications the event implies.
 """
 from dataclasses import dataclass
 from typing import Callable
 
-from models import AccountState, Dossier, DossierEvent, Procedure, STATE_LABELS, db
+from models import (
+    AccountState,
+    Card,
+    CardEvent,
+    CardState,
+    Dossier,
+    DossierEvent,
+    Procedure,
+    RequestState,
+    STATE_LABELS,
+    db,
+)
 from services import clock, notices
 
 
 class TransitionError(Exception):
-    """An event that the lifecycle does not allow from the file's current state."""
+    """An event that the lifecycle does not allow from the current state."""
 
 
 @dataclass(frozen=True)
@@ -21,23 +32,51 @@ class Step:
     sources: tuple
     target: str
     notify: Callable | None = None
+    #: The file reaches the service (again): its waiting time starts now.
+    submits: bool = False
 
 
-#: Driver account analysis (procedure COMPTE_PARTICULIER), DESIGN §3.
+#: Driver account analysis (procedure COMPTE_PARTICULIER).
 ACCOUNT = {
     "accept": Step("déclarer conforme", (AccountState.EN_ANALYSE,), AccountState.CONFORME, notices.account_accepted),
     "reject": Step("déclarer non conforme", (AccountState.EN_ANALYSE,), AccountState.A_CORRIGER, notices.account_rejected),
-    "resubmit": Step("renvoyer pour analyse", (AccountState.A_CORRIGER,), AccountState.EN_ANALYSE),
+    "resubmit": Step("renvoyer pour analyse", (AccountState.A_CORRIGER,), AccountState.EN_ANALYSE, submits=True),
     "activate": Step("activer", (AccountState.CONFORME,), AccountState.ACTIVE),
 }
 
+#: Every request (CQC and the later procedures).
+REQUEST = {
+    "submit": Step("envoyer", (RequestState.BROUILLON,), RequestState.ENVOYEE, notices.request_submitted, submits=True),
+    "cancel": Step("annuler", (RequestState.BROUILLON,), RequestState.ANNULEE),
+    "take": Step("prendre en instruction", (RequestState.ENVOYEE,), RequestState.EN_INSTRUCTION, notices.request_taken),
+    "ask_info": Step(
+        "demander une information complémentaire pour", (RequestState.EN_INSTRUCTION,),
+        RequestState.ATTENTE_COMPLEMENT, notices.info_requested,
+    ),
+    "answer": Step("répondre à", (RequestState.ATTENTE_COMPLEMENT,), RequestState.EN_INSTRUCTION, submits=True),
+    "accept": Step("accepter", (RequestState.EN_INSTRUCTION,), RequestState.ACCEPTEE, notices.request_accepted),
+    "reject": Step("refuser", (RequestState.EN_INSTRUCTION,), RequestState.REFUSEE, notices.request_rejected),
+}
+
+#: A card ordered by an accepted request.
+CARD = {
+    "ship": Step("expédier", (CardState.EN_FABRICATION,), CardState.EXPEDIEE, notices.card_shipped),
+    "deliver": Step("déclarer livrée", (CardState.EXPEDIEE,), CardState.LIVREE),
+    "return": Step("déclarer en pli non distribué", (CardState.EXPEDIEE,), CardState.PND, notices.card_returned),
+    "redispatch": Step("réexpédier", (CardState.PND,), CardState.EXPEDIEE, notices.card_shipped),
+    "activate": Step("activer", (CardState.LIVREE,), CardState.ACTIVEE),
+    "replace": Step("remplacer", (CardState.LIVREE, CardState.ACTIVEE), CardState.REMPLACEE),
+}
+
 #: The lifecycle each procedure follows, and the state its files are born in.
-LIFECYCLES = {"COMPTE_PARTICULIER": (ACCOUNT, AccountState.EN_ANALYSE)}
+LIFECYCLES = {"COMPTE_PARTICULIER": (ACCOUNT, AccountState.EN_ANALYSE), "CQC": (REQUEST, RequestState.BROUILLON)}
 
 
-def lifecycle(dossier):
-    """Return the event table of this file's procedure."""
-    return LIFECYCLES[dossier.procedure.code][0]
+def lifecycle(subject):
+    """Return the event table of a file (by its procedure) or of a card."""
+    if isinstance(subject, Card):
+        return CARD
+    return LIFECYCLES[subject.procedure.code][0]
 
 
 def open_dossier(procedure_code, user, *, comment=""):
@@ -48,39 +87,39 @@ def open_dossier(procedure_code, user, *, comment=""):
     return dossier
 
 
-def allowed_events(dossier):
-    """Return the events the lifecycle allows from this file's current state."""
-    return [event for event, step in lifecycle(dossier).items() if dossier.state in step.sources]
+def allowed_events(subject):
+    """Return the events the lifecycle allows from the current state."""
+    return [event for event, step in lifecycle(subject).items() if subject.state in step.sources]
 
 
-def transition(dossier, event, *, staff=None, user=None, comment="", **context):
-    """Apply an event to a file, or raise TransitionError and change nothing."""
-    step = lifecycle(dossier).get(event)
+def transition(subject, event, *, staff=None, user=None, comment="", **context):
+    """Apply an event to a file or a card, or raise TransitionError and change nothing."""
+    step = lifecycle(subject).get(event)
     if step is None:
-        raise TransitionError(f"L'action « {event} » n'existe pas pour ce dossier.")
-    if dossier.state not in step.sources:
+        raise TransitionError(f"L'action « {event} » n'existe pas ici.")
+    if subject.state not in step.sources:
+        what = "une carte" if isinstance(subject, Card) else "un dossier"
         raise TransitionError(
-            f"Impossible de {step.label} un dossier à l'état « {STATE_LABELS.get(dossier.state, dossier.state)} »."
+            f"Impossible de {step.label} {what} à l'état « {STATE_LABELS.get(subject.state, subject.state)} »."
         )
+    model, history = (Card, CardEvent) if isinstance(subject, Card) else (Dossier, DossierEvent)
     with db.atomic():
         now = clock.now()
-        changes = {"state": step.target, "updated_at": now}
-        if step.target == AccountState.EN_ANALYSE:
-            changes.update(submitted_at=now, overdue_alerted_at=None)
-        moved = (
-            Dossier.update(**changes)
-            .where(Dossier.id == dossier.id, Dossier.state == dossier.state)
-            .execute()
-        )
+        changes = {"state": step.target}
+        if model is Dossier:
+            changes["updated_at"] = now
+            if step.submits:
+                changes.update(submitted_at=now, overdue_alerted_at=None)
+        moved = model.update(**changes).where(model.id == subject.id, model.state == subject.state).execute()
         if moved != 1:
             raise TransitionError("Ce dossier vient d'être modifié par ailleurs : rechargez la page.")
-        previous = dossier.state
+        previous = subject.state
         for name, value in changes.items():
-            setattr(dossier, name, value)
-        row = DossierEvent.create(
-            dossier=dossier, event=event, from_state=previous, to_state=step.target,
-            staff=staff, user=user, comment=comment, at=now,
+            setattr(subject, name, value)
+        owner = {"card": subject} if model is Card else {"dossier": subject}
+        row = history.create(
+            event=event, from_state=previous, to_state=step.target, staff=staff, user=user, comment=comment, at=now, **owner
         )
         if step.notify:
-            step.notify(dossier, row, **context)
+            step.notify(subject, row, **context)
     return row

@@ -1,0 +1,81 @@
+"""Files kept by the platform (uploads, issued PDFs): outside the web root, under random names."""
+import hashlib
+import os
+import secrets
+
+from flask import current_app
+
+#: Accepted upload types, recognised by their first bytes (never by the name or the browser's word).
+SIGNATURES = {
+    b"%PDF-": ("application/pdf", ".pdf"),
+    b"\xff\xd8\xff": ("image/jpeg", ".jpg"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", ".png"),
+}
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+class UploadRefused(ValueError):
+    """An upload the rules refuse; the message is for the user."""
+
+
+def _root():
+    return current_app.config["STORAGE_DIR"]
+
+
+def full_path(relative):
+    """Return the absolute path of a stored file, refusing anything outside the storage folder."""
+    root = os.path.realpath(_root())
+    path = os.path.realpath(os.path.join(root, relative))
+    if not path.startswith(root + os.sep):
+        raise ValueError("chemin hors du stockage")
+    return path
+
+
+def store(data, folder, suffix):
+    """Write bytes under a random name in a folder of the storage; return the relative path."""
+    relative = os.path.join(folder, secrets.token_hex(16) + suffix)
+    path = full_path(relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return relative
+
+
+def read(relative):
+    with open(full_path(relative), "rb") as handle:
+        return handle.read()
+
+
+def delete(relative):
+    """Erase a stored file (a cancelled request's documents)."""
+    try:
+        os.remove(full_path(relative))
+    except FileNotFoundError:
+        pass
+
+
+def sniff(data):
+    """Return (content type, suffix) of accepted data, or None."""
+    for magic, kind in SIGNATURES.items():
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def check_upload(file_storage):
+    """Return (data, content type, suffix) of an upload, or raise UploadRefused saying why."""
+    if file_storage is None or not file_storage.filename:
+        raise UploadRefused("Choisissez un fichier.")
+    data = file_storage.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadRefused("Le fichier dépasse 5 Mo : réduisez sa taille (par exemple en le numérisant en 150 dpi).")
+    if not data:
+        raise UploadRefused("Le fichier est vide.")
+    kind = sniff(data)
+    if kind is None:
+        raise UploadRefused("Format non accepté : seuls les fichiers PDF, JPEG et PNG sont acceptés.")
+    return data, kind[0], kind[1]
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()
