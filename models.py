@@ -1,4 +1,5 @@
 """The tables of Hub Pro Transport, their states, and the query helpers named after their question."""
+import datetime as dt
 import enum
 
 from flask_login import UserMixin
@@ -476,6 +477,16 @@ class Dossier(BaseModel):
         return query.where(cls.procedure.in_(allowed))
 
     @classmethod
+    def requests_of(cls, user):
+        """Return a holder's requests (every procedure but the account analysis), newest first."""
+        return (
+            cls.select(cls, Procedure)
+            .join(Procedure)
+            .where(cls.user == user, Procedure.code != "COMPTE_PARTICULIER")
+            .order_by(cls.created_at.desc(), cls.id.desc())
+        )
+
+    @classmethod
     def account_of(cls, user):
         """Return the account-analysis file of this driver, or None."""
         return (
@@ -559,6 +570,24 @@ class Training(BaseModel):
     @property
     def is_initial(self):
         return self.kind in INITIAL_TRAININGS
+
+    @property
+    def issued_on(self):
+        """The summary's issue date: the day the centre recorded the training (Paris time)."""
+        return clock.local(self.created_at).date()
+
+    @classmethod
+    def summaries_of(cls, user, category=None):
+        """Return the summaries a driver sees: initial trainings always, FCO for 6 years after issue."""
+        from services import deadlines
+
+        six_years_ago = dt.datetime.combine(deadlines.add_years(clock.today(), -deadlines.FCO_SUMMARY_YEARS), dt.time())
+        query = cls.select().where(
+            cls.user == user, (cls.kind.in_(INITIAL_TRAININGS)) | (cls.created_at >= six_years_ago)
+        )
+        if category:
+            query = query.where(cls.category == category)
+        return query.order_by(cls.end_date.desc(), cls.id.desc())
 
 
 class Certificate(BaseModel):
