@@ -459,6 +459,10 @@ class Dossier(BaseModel):
     overdue_alerted_at = DateTimeField(null=True)
     #: When the procedure's subscription was told of this file.
     subscription_notified_at = DateTimeField(null=True)
+    #: When the holder was last reminded of an unanswered information request.
+    reminded_at = DateTimeField(null=True)
+    #: When the holder was warned that an untouched draft will be erased.
+    draft_warned_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("procedure", "state", "submitted_at"), False),)

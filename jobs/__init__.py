@@ -12,13 +12,15 @@ log = logging.getLogger("hubpro.jobs")
 
 def registry():
     """Return {name: (module, seconds between runs)} for every job."""
-    from jobs import analysis_alerts, links, new_files, outbox
+    from jobs import analysis_alerts, certificates, followups, links, new_files, outbox
 
     return {
         "outbox": (outbox, 30),
         "new_files": (new_files, 300),
         "analysis_alerts": (analysis_alerts, 3600),
         "links": (links, 3600),
+        "certificates": (certificates, 3600),
+        "followups": (followups, 3600),
     }
 
 

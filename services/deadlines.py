@@ -52,3 +52,7 @@ def add_months(day, months):
 def add_years(day, years):
     """Return the same day some years later (28 February for 29 February)."""
     return add_months(day, 12 * years)
+
+#: A draft untouched this long is announced for erasure, then erased after the grace period.
+DRAFT_ABANDONED = dt.timedelta(days=60)
+DRAFT_GRACE = dt.timedelta(days=15)

@@ -78,8 +78,14 @@ def start(user):
     return dossier
 
 
+def touch(dossier):
+    """Record that the holder worked on the file (an untouched draft is erased after a warning)."""
+    Dossier.update(updated_at=clock.now(), draft_warned_at=None).where(Dossier.id == dossier.id).execute()
+
+
 def reach(request, step):
     """Remember the furthest step reached, so « Reprendre » resumes there."""
+    touch(request.dossier)
     if STEPS.index(step) > STEPS.index(request.step):
         CqcRequest.update(step=step).where(CqcRequest.id == request.id).execute()
         request.step = step
@@ -135,10 +141,10 @@ def submit(dossier, user):
         transitions.transition(dossier, "submit", user=user, comment="Demande envoyée par le titulaire")
 
 
-def cancel(dossier, user):
+def cancel(dossier, user, comment="Demande annulée par le titulaire"):
     """Cancel a draft: its data and documents are erased, its training is free again."""
     with db.atomic():
-        transitions.transition(dossier, "cancel", user=user, comment="Demande annulée par le titulaire")
+        transitions.transition(dossier, "cancel", user=user, comment=comment)
         for document in dossier.documents:
             storage.delete(document.path)
         Document.delete().where(Document.dossier == dossier).execute()
