@@ -140,14 +140,17 @@ def load_csv(handle, batch=500):
     if missing:
         raise ValueError("Colonnes manquantes dans le fichier Sirene : " + ", ".join(sorted(missing)))
     count = 0
-    rows = []
+    rows = {}
     for record in reader:
-        rows.append(_row_from_csv(record))
+        row = _row_from_csv(record)
+        # A SIRET repeated within one batch: the later line wins (PostgreSQL refuses to upsert a row twice).
+        rows[row["siret"]] = row
+        count += 1
         if len(rows) >= batch:
-            count += _upsert(rows)
-            rows = []
+            _upsert(list(rows.values()))
+            rows = {}
     if rows:
-        count += _upsert(rows)
+        _upsert(list(rows.values()))
     return count
 
 
