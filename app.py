@@ -30,6 +30,13 @@ DEFAULTS = {
     "SIRENE_API_KEY": "",
     "SIRENE_API_TIMEOUT": 5,
     "SMS_BACKEND": "outbox",
+    #: Payment provider: its hosted page (empty: the local sandbox) and the notifications' HMAC secret.
+    "PAYMENT_PROVIDER_URL": "",
+    "PAYMENT_SECRET": "sandbox-secret-change-me",
+    #: The seller printed on invoices.
+    "SELLER_NAME": "IN Groupe",
+    "SELLER_ADDRESS": "104 avenue du Président Kennedy, 75016 Paris",
+    "SELLER_SIREN": "410494496",
     #: Seconds a login waits per failure past the third (brute-force slow-down).
     "LOGIN_SLOWDOWN_SECONDS": 1.0,
     #: Account creations and « Mot de passe oublié » requests allowed per IP address and hour.

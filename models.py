@@ -9,6 +9,7 @@ from peewee import (
     DatabaseProxy,
     DateField,
     DateTimeField,
+    DecimalField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -163,12 +164,14 @@ class DocumentKind(enum.StrEnum):
     PHOTO = "photo"
     SIGNATURE = "signature"
     IDENTITY = "identite"
+    THEFT_DECLARATION = "declaration_vol"
 
 
 DOCUMENT_LABELS = {
     DocumentKind.PHOTO: "Photo d'identité",
     DocumentKind.SIGNATURE: "Signature",
     DocumentKind.IDENTITY: "Pièce d'identité",
+    DocumentKind.THEFT_DECLARATION: "Déclaration de vol",
 }
 
 
@@ -463,6 +466,9 @@ class Dossier(BaseModel):
     reminded_at = DateTimeField(null=True)
     #: When the holder was warned that an untouched draft will be erased.
     draft_warned_at = DateTimeField(null=True)
+    #: The price frozen when the holder paid: amount excluding VAT and VAT rate (None: free).
+    price_ht = DecimalField(max_digits=10, decimal_places=2, null=True)
+    vat_rate = DecimalField(max_digits=5, decimal_places=2, null=True)
 
     class Meta:
         indexes = ((("procedure", "state", "submitted_at"), False),)
@@ -688,7 +694,177 @@ class CardEvent(BaseModel):
 
 
 #: What an anomaly may name: a driver field, a request field, or a document (« document:photo »).
-ITEM_LABELS = {**DRIVER_FIELDS, **REQUEST_FIELDS, **{f"document:{k}": v for k, v in DOCUMENT_LABELS.items()}}
+ITEM_LABELS = {
+    **DRIVER_FIELDS,
+    **REQUEST_FIELDS,
+    **{f"document:{k}": v for k, v in DOCUMENT_LABELS.items()},
+    "paiement": "Paiement du remplacement",
+}
+
+
+# --- Money: tariffs, payments, invoices; replacements ----------------------------------------
+
+
+#: What the platform sells; each has dated tariffs.
+PRODUCTS = {
+    "CQC": "Carte de qualification de conducteur (CQC)",
+    "CQC_REMPLACEMENT": "Remplacement de carte de qualification de conducteur",
+    "REEXPEDITION": "Frais de réexpédition de CQC à une nouvelle adresse",
+    "TACHY_CONDUCTEUR": "Carte tachygraphe conducteur",
+    "TACHY_ENTREPRISE": "Carte tachygraphe entreprise",
+}
+
+
+class Tariff(BaseModel):
+    """A price of a product from a start date; the one in force on a day applies that day."""
+
+    product = CharField(index=True)
+    amount_ht = DecimalField(max_digits=10, decimal_places=2)
+    #: VAT rate in percent (20.00).
+    vat_rate = DecimalField(max_digits=5, decimal_places=2, default=20)
+    start_date = DateField()
+
+    @classmethod
+    def in_force(cls, product, day):
+        """Return the tariff of a product in force on a day, or None."""
+        return (
+            cls.select().where(cls.product == product, cls.start_date <= day).order_by(cls.start_date.desc(), cls.id.desc()).first()
+        )
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    REFUSED = "refused"
+
+
+PAYMENT_STATUS_LABELS = {PaymentStatus.PENDING: "En attente", PaymentStatus.PAID: "Payé", PaymentStatus.REFUSED: "Refusé"}
+
+
+class Payment(BaseModel):
+    """A card payment through the provider; only its signed notification marks it paid or refused."""
+
+    reference = CharField(unique=True)
+    dossier = ForeignKeyField(Dossier, backref="payments", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="payments", on_delete="CASCADE")
+    product = CharField()
+    description = CharField()
+    amount_ht = DecimalField(max_digits=10, decimal_places=2)
+    vat_rate = DecimalField(max_digits=5, decimal_places=2)
+    #: What the card is charged, in cents (the protocol's unit).
+    amount_cents = IntegerField()
+    status = CharField(default=PaymentStatus.PENDING, index=True)
+    created_at = DateTimeField(default=_now)
+    settled_at = DateTimeField(null=True)
+    #: The provider's own identifier of the transaction.
+    provider_reference = CharField(default="")
+
+    @property
+    def status_label(self):
+        return PAYMENT_STATUS_LABELS.get(self.status, self.status)
+
+
+class PaymentNotification(BaseModel):
+    """Every server-to-server notification received, kept with what was decided (audit)."""
+
+    received_at = DateTimeField(default=_now)
+    payload = TextField()
+    accepted = BooleanField()
+    reason = CharField(default="")
+
+
+class InvoiceKind(enum.StrEnum):
+    INVOICE = "facture"
+    CREDIT_NOTE = "avoir"
+
+
+class InvoiceSequence(BaseModel):
+    """The one counter of invoice and credit-note numbers, locked while a number is taken."""
+
+    last_number = IntegerField(default=0)
+
+
+class Invoice(BaseModel):
+    """An issued invoice or credit note: never edited or deleted; its PDF is stored once with its hash."""
+
+    number = IntegerField(unique=True)
+    kind = CharField(default=InvoiceKind.INVOICE)
+    issued_at = DateTimeField(default=_now, index=True)
+    due_on = DateField()
+    user = ForeignKeyField(User, null=True, backref="invoices", on_delete="SET NULL")
+    organisation = ForeignKeyField(Organisation, null=True, backref="invoices", on_delete="SET NULL")
+    payment = ForeignKeyField(Payment, null=True, unique=True, backref="invoices", on_delete="SET NULL")
+    #: For a credit note: the invoice it corrects.
+    credits = ForeignKeyField("self", null=True, backref="credit_notes", on_delete="SET NULL")
+    buyer_name = CharField()
+    buyer_address = TextField()
+    total_ht = DecimalField(max_digits=12, decimal_places=2)
+    total_vat = DecimalField(max_digits=12, decimal_places=2)
+    total_ttc = DecimalField(max_digits=12, decimal_places=2)
+    pdf_path = CharField(null=True)
+    pdf_sha256 = CharField(default="")
+    #: For a centre's monthly invoice: the month it covers (first day).
+    period = DateField(null=True)
+
+    @property
+    def label(self):
+        return "Avoir" if self.kind == InvoiceKind.CREDIT_NOTE else "Facture"
+
+    @property
+    def display_number(self):
+        return f"{'AV' if self.kind == InvoiceKind.CREDIT_NOTE else 'FA'}-{self.number:08d}"
+
+
+class InvoiceLine(BaseModel):
+    invoice = ForeignKeyField(Invoice, backref="lines", on_delete="CASCADE")
+    description = CharField()
+    quantity = IntegerField(default=1)
+    unit_ht = DecimalField(max_digits=10, decimal_places=2)
+    vat_rate = DecimalField(max_digits=5, decimal_places=2)
+    total_ht = DecimalField(max_digits=12, decimal_places=2)
+
+
+class ReplacementReason(enum.StrEnum):
+    PERTE = "perte"
+    VOL = "vol"
+    QUALITE = "qualite"
+
+
+class Replacement(BaseModel):
+    """The data of a replacement (loss, theft, defect) or of a paid re-dispatch (the file is its Dossier)."""
+
+    dossier = ForeignKeyField(Dossier, unique=True, backref="replacement", on_delete="CASCADE")
+    card = ForeignKeyField(Card, backref="replacements")
+    reason = CharField()
+    step = CharField(default="declaration")
+    #: The holder's declaration and commitment to return the card if found (loss, theft).
+    commitment = BooleanField(default=False)
+    circumstances = TextField(default="")
+    #: Defective elements declared (quality), comma-separated.
+    defects = TextField(default="")
+    delivery_name = CharField(default="")
+    delivery_address = CharField(default="")
+    delivery_address_extra = CharField(default="")
+    delivery_postal_code = CharField(default="")
+    delivery_city = CharField(default="")
+    billing_name = CharField(default="")
+    billing_address = CharField(default="")
+    billing_postal_code = CharField(default="")
+    billing_city = CharField(default="")
+    #: Quality: when IN Groupe received the returned card, and whose fault the defect is.
+    received_at = DateTimeField(null=True)
+    fault = CharField(default="")
+
+    @property
+    def delivery_lines(self):
+        lines = [self.delivery_name, self.delivery_address, self.delivery_address_extra,
+                 f"{self.delivery_postal_code} {self.delivery_city}".strip()]
+        return [line for line in lines if line]
+
+    @property
+    def billing_lines(self):
+        lines = [self.billing_name, self.billing_address, f"{self.billing_postal_code} {self.billing_city}".strip()]
+        return [line for line in lines if line]
 
 
 # --- Links, messages, traces -------------------------------------------------------------------
@@ -799,6 +975,13 @@ MODELS = [
     Document,
     Card,
     CardEvent,
+    Tariff,
+    Payment,
+    PaymentNotification,
+    InvoiceSequence,
+    Invoice,
+    InvoiceLine,
+    Replacement,
     Token,
     OutboxMessage,
     Notification,
@@ -818,3 +1001,4 @@ def create_tables():
     db.create_tables(MODELS, safe=True)
     for code, name in PROCEDURES:
         Procedure.get_or_create(code=code, defaults={"name": name})
+    InvoiceSequence.get_or_create(id=1, defaults={"last_number": 0})

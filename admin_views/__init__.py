@@ -3,11 +3,17 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.accounts import AccountArchiveView, AccountQueueView
+from admin_views.cards import CardView
 from admin_views.home import StaffHomeView
+from admin_views.money import InvoiceView, PaymentNotificationView, PaymentView, TariffView
 from admin_views.monitoring import AuditView, OutboxView
 from admin_views.referentials import ApprovalView, NewsView, ProcedureView, SireneView, SubscriptionView
+from admin_views.requests import CqcRequestView
 from admin_views.staff import StaffView
-from models import Approval, AuditLog, Dossier, News, OutboxMessage, Procedure, SireneEstablishment, Staff, Subscription
+from models import (
+    Approval, AuditLog, Card, Dossier, Invoice, News, OutboxMessage, Payment, PaymentNotification, Procedure,
+    SireneEstablishment, Staff, Subscription, Tariff,
+)
 
 
 def init_admin(app):
@@ -20,12 +26,18 @@ def init_admin(app):
     )
     admin.add_view(AccountQueueView(Dossier, name="Comptes à analyser", endpoint="account_queue", category="Comptes particuliers"))
     admin.add_view(AccountArchiveView(Dossier, name="Tous les comptes", endpoint="all_accounts", category="Comptes particuliers"))
+    admin.add_view(CqcRequestView(Dossier, name="Demandes de CQC", endpoint="cqc_requests", category="Télédossiers"))
+    admin.add_view(CardView(Card, name="Cartes", endpoint="cards_admin", category="Télédossiers"))
     admin.add_view(ApprovalView(Approval, name="Agréments", endpoint="approvals", category="Référentiels"))
     admin.add_view(SireneView(SireneEstablishment, name="Registre Sirene", endpoint="sirene", category="Référentiels"))
     admin.add_view(ProcedureView(Procedure, name="Démarches", endpoint="procedures", category="Référentiels"))
     admin.add_view(NewsView(News, name="Nouveautés", endpoint="news", category="Référentiels"))
     admin.add_view(StaffView(Staff, name="Agents et habilitations", endpoint="staff", category="Administration"))
     admin.add_view(SubscriptionView(Subscription, name="Abonnements", endpoint="subscriptions", category="Administration"))
+    admin.add_view(TariffView(Tariff, name="Tarifs", endpoint="tariffs", category="Finances"))
+    admin.add_view(PaymentView(Payment, name="Paiements", endpoint="payments_admin", category="Finances"))
+    admin.add_view(InvoiceView(Invoice, name="Factures et avoirs", endpoint="invoices_admin", category="Finances"))
+    admin.add_view(PaymentNotificationView(PaymentNotification, name="Notifications de paiement", endpoint="payment_notifications", category="Finances"))
     admin.add_view(OutboxView(OutboxMessage, name="Boîte d'envoi", endpoint="outbox", category="Suivi"))
     admin.add_view(AuditView(AuditLog, name="Journal d'audit", endpoint="audit", category="Suivi"))
     return admin

@@ -12,7 +12,7 @@ log = logging.getLogger("hubpro.jobs")
 
 def registry():
     """Return {name: (module, seconds between runs)} for every job."""
-    from jobs import analysis_alerts, certificates, followups, links, new_files, outbox
+    from jobs import analysis_alerts, certificates, followups, invoices, links, new_files, outbox
 
     return {
         "outbox": (outbox, 30),
@@ -21,6 +21,7 @@ def registry():
         "links": (links, 3600),
         "certificates": (certificates, 3600),
         "followups": (followups, 3600),
+        "invoices": (invoices, 86400),
     }
 
 

@@ -4,7 +4,7 @@ import re
 
 from email_validator import EmailNotValidError, validate_email
 from wtforms import DateField, ValidationError
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, StopValidation
 
 from models import normalize_email
 from services import clock
@@ -107,8 +107,16 @@ class DateInput(DateField):
         super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
 
     def process_formdata(self, valuelist):
+        if not "".join(valuelist).strip():  # left empty: « obligatoire » (or optional) says it, not « invalide »
+            self.data = None
+            return
         try:
             super().process_formdata(valuelist)
         except ValueError:
             self.data = None
             raise ValueError("Date invalide : saisissez-la au format JJ/MM/AAAA.")
+
+    def pre_validate(self, form):
+        # An unreadable date says so, instead of « obligatoire » (DataRequired would clear the message).
+        if self.process_errors:
+            raise StopValidation()

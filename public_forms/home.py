@@ -5,6 +5,7 @@ from flask_login import current_user
 from models import Consent, Dossier, News, Notification, Role
 from public_forms import account_required
 from public_forms.auth import LoginForm
+from public_forms.requests import in_progress
 from services import clock
 
 bp = Blueprint("home", __name__)
@@ -23,7 +24,8 @@ def index():
         .limit(10)
     )
     return render_template(
-        "public/home/index.html", news=news, notifications=notifications, requests_in_progress=[]
+        "public/home/index.html", news=news, notifications=notifications,
+        requests_in_progress=in_progress(current_user._get_current_object()),
     )
 
 

@@ -20,7 +20,7 @@ from models import (
     db,
     normalize_email,
 )
-from services import audit, clock, notices, outbox, sirene, transitions
+from services import audit, clock, notices, outbox, sirene, trainings, transitions
 
 
 class Refused(Exception):
@@ -74,9 +74,10 @@ def field_value(user, field):
 
 
 def accept(dossier, staff):
-    """Declare an account compliant: the driver receives « Créer mon mot de passe »."""
+    """Declare an account compliant: the driver receives « Créer mon mot de passe » and the trainings recorded before."""
     with db.atomic():
         transitions.transition(dossier, "accept", staff=staff, comment="Analyse conforme")
+        trainings.attach_pending(dossier.user)
         audit.record("Compte déclaré conforme", dossier.user.email, staff=staff)
 
 

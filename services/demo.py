@@ -1,6 +1,7 @@
 """A small demo data set, so the embedded default shows every journey (flask demo-data)."""
 import datetime as dt
 import os
+from decimal import Decimal
 
 from models import (
     AccountState,
@@ -17,10 +18,11 @@ from models import (
     Staff,
     StaffRole,
     Subscription,
+    Tariff,
     User,
     db,
 )
-from services import clock, passwords, sirene, transitions
+from services import clock, passwords, sirene, trainings, transitions
 
 SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "sirene_sample.csv")
 
@@ -63,6 +65,10 @@ def load():
         Habilitation.create(staff=agent, procedure=Procedure.by_code("COMPTE_PARTICULIER"))
         Subscription.create(procedure=Procedure.by_code("COMPTE_PARTICULIER"), access_modality="portail",
                             start_date=dt.date(2023, 1, 1), notification_email="instruction@hubpro.local")
+        for product, amount, start in (("CQC", "25.00", dt.date(2022, 1, 1)), ("CQC", "28.24", dt.date(2023, 9, 1)),
+                                       ("CQC_REMPLACEMENT", "28.24", dt.date(2023, 9, 1)), ("REEXPEDITION", "6.50", dt.date(2023, 9, 1)),
+                                       ("TACHY_CONDUCTEUR", "59.00", dt.date(2023, 1, 1)), ("TACHY_ENTREPRISE", "59.00", dt.date(2023, 1, 1))):
+            Tariff.create(product=product, amount_ht=Decimal(amount), vat_rate=Decimal("20.00"), start_date=start)
         News.create(text="À compter du 1er Septembre 2023, le prix unitaire de la CQC est revalorisé à 28,24€ HT (hors frais d'envoi).",
                     published_on=dt.date(2023, 8, 1))
         _driver("paul.martin@exemple.fr", "Martin", "Paul", dt.date(1991, 8, 19), "942981379228",
@@ -70,12 +76,23 @@ def load():
         _driver("anne.martin@exemple.fr", "Martin", "Anne", dt.date(1991, 8, 19), "13AA00002", AccountState.EN_ANALYSE, 30)
         _driver("lucas.petit@exemple.fr", "Petit", "Lucas", dt.date(1998, 3, 2), "18AB12345", AccountState.EN_ANALYSE, 2)
         centre = Organisation.create(kind=OrgKind.CENTRE, siret="47728084603753", name="FORMATRANS")
-        User.create(email="cfa-lille@exemple.fr", role=Role.ORG_ADMIN, organisation=centre, last_name="Leroy",
-                    first_name="Marie", function="Directrice", password_hash=passwords.hash_password("Demo-Centre-2026!"))
+        centre_admin = User.create(email="cfa-lille@exemple.fr", role=Role.ORG_ADMIN, organisation=centre, last_name="Leroy",
+                                   first_name="Marie", function="Directrice",
+                                   password_hash=passwords.hash_password("Demo-Centre-2026!"))
         for siret, number, category in (("47728084603753", "59-2021-001", "Marchandises"),
                                         ("44455566800045", "76-2022-014", "Marchandises")):
             Approval.create(siret=siret, number=number, category=category, email="contact@exemple.fr",
                             granted_on=dt.date(2021, 12, 28), notified_at=clock.now())
     yield "Comptes IN Groupe, conducteurs, centre de formation, agréments et nouveautés créés."
+    try:
+        end = clock.today() - dt.timedelta(days=2)
+        trainings.record(
+            centre, centre_admin, kind="FIMO", category="Marchandises", start_date=end - dt.timedelta(days=35),
+            end_date=end, last_name="Martin", first_name="Paul", birth_date=dt.date(1991, 8, 19), licence_number="942981379228",
+        )
+    except RuntimeError as error:  # wkhtmltopdf missing: the rest of the demo stands
+        yield f"Formation de démonstration non créée : {error}"
+    else:
+        yield "Formation FIMO Marchandises déclarée par FORMATRANS pour Paul Martin (récapitulatif et certificat émis)."
     yield ("Pour voir le parcours « Agrément CFA » : dans le back-office, Référentiels > Agréments > Créer, "
            "SIRET 400 734 448 00477 (établissement actif du registre de démonstration).")

@@ -164,7 +164,11 @@ def accept(dossier, staff):
     """Accept a request: a card is ordered (« en fabrication »)."""
     with db.atomic():
         transitions.transition(dossier, "accept", staff=staff, comment="Demande acceptée")
-        return cards.order(dossier, staff)
+        if dossier.procedure.code == "CQC":
+            return cards.order(dossier, staff)
+        from services import replacements
+
+        return replacements.reproduce(dossier, staff)
 
 
 def reject(dossier, staff, reason):
@@ -191,7 +195,7 @@ def item_value(dossier, request, item):
     """Return what an item holds now: a field's value or the document's file name."""
     if item.startswith("document:"):
         document = current_document(dossier, item.split(":", 1)[1])
-        return f"{document.original_name} ({document.uploaded_at:%d/%m/%Y %H:%M})" if document else ""
+        return f"{document.original_name} ({clock.local(document.uploaded_at):%d/%m/%Y %H:%M})" if document else ""
     return getattr(request, item)
 
 

@@ -69,7 +69,10 @@ CARD = {
 }
 
 #: The lifecycle each procedure follows, and the state its files are born in.
-LIFECYCLES = {"COMPTE_PARTICULIER": (ACCOUNT, AccountState.EN_ANALYSE), "CQC": (REQUEST, RequestState.BROUILLON)}
+LIFECYCLES = {
+    "COMPTE_PARTICULIER": (ACCOUNT, AccountState.EN_ANALYSE),
+    **{code: (REQUEST, RequestState.BROUILLON) for code in ("CQC", "CQC_PERTE", "CQC_VOL", "CQC_QUALITE", "CQC_PND")},
+}
 
 
 def lifecycle(subject):
@@ -92,6 +95,11 @@ def allowed_events(subject):
     return [event for event, step in lifecycle(subject).items() if subject.state in step.sources]
 
 
+def _de(verb):
+    """Return « d' » before a vowel (« Impossible d'accepter »), « de » otherwise."""
+    return "d'" if verb[:1].lower() in "aeéèêiîouy" else "de "
+
+
 def transition(subject, event, *, staff=None, user=None, comment="", **context):
     """Apply an event to a file or a card, or raise TransitionError and change nothing."""
     step = lifecycle(subject).get(event)
@@ -100,7 +108,7 @@ def transition(subject, event, *, staff=None, user=None, comment="", **context):
     if subject.state not in step.sources:
         what = "une carte" if isinstance(subject, Card) else "un dossier"
         raise TransitionError(
-            f"Impossible de {step.label} {what} à l'état « {STATE_LABELS.get(subject.state, subject.state)} »."
+            f"Impossible {_de(step.label)}{step.label} {what} à l'état « {STATE_LABELS.get(subject.state, subject.state)} »."
         )
     model, history = (Card, CardEvent) if isinstance(subject, Card) else (Dossier, DossierEvent)
     with db.atomic():

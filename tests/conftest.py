@@ -8,7 +8,7 @@ from flask import g
 from flask.testing import FlaskClient
 
 from app import create_app
-from models import MODELS, Procedure, PROCEDURES, db
+from models import MODELS, InvoiceSequence, Procedure, PROCEDURES, db
 from services import clock as clock_module
 
 TEST_PASSWORD = "Correct-Horse-42!"
@@ -44,6 +44,7 @@ def empty_database():
         db.execute_sql("PRAGMA foreign_keys = ON")
     for code, name in PROCEDURES:
         Procedure.create(code=code, name=name)
+    InvoiceSequence.create(id=1, last_number=0)
 
 
 def make_config(database_url, tmp_path, **overrides):

@@ -2,7 +2,15 @@
 import pytest
 
 from models import (
-    AccountState, Anomaly, AuditLog, Consent, Dossier, DossierEvent, Driver, StaffRole, User,
+    AccountState,
+    Anomaly,
+    AuditLog,
+    Consent,
+    Dossier,
+    DossierEvent,
+    Driver,
+    StaffRole,
+    User,
 )
 from services import accounts
 from tests.conftest import driver_form, last_email, outbox_links, path_of

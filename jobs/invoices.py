@@ -1,0 +1,9 @@
+"""Invoice each centre the CQCs issued last month for its trainees; erase invoice PDFs kept past 10 years."""
+import datetime as dt
+
+from services import clock, invoices
+
+
+def run():
+    previous_month = (clock.today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return {"monthly": invoices.monthly_centre_invoices(previous_month), "purged": invoices.purge_expired()}

@@ -1,0 +1,79 @@
+"""« Mes factures »: the holder's invoices and credit notes of the last 10 years, and their duplicates."""
+import datetime as dt
+import hmac
+from decimal import ROUND_HALF_UP, Decimal
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, render_template
+from flask_login import current_user
+
+from models import Invoice, Role, User
+from public_forms import ORG_ROLES, account_required
+from services import clock, deadlines, invoices, storage
+
+bp = Blueprint("invoices", __name__)
+
+#: Who has « Mes factures »: drivers for their own, organisation administrators for their organisation's.
+ROLES = (Role.DRIVER, *ORG_ROLES)
+
+
+@bp.app_template_filter("vat_by_rate")
+def vat_by_rate(lines):
+    """Return [(rate, base HT, VAT)] of invoice lines, VAT rounded per line as services.invoices does (PDF)."""
+    totals = {}
+    for line in lines:
+        base, vat = totals.get(line.vat_rate, (Decimal("0.00"), Decimal("0.00")))
+        line_vat = (Decimal(line.total_ht) * Decimal(line.vat_rate) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        totals[line.vat_rate] = (base + Decimal(line.total_ht), vat + line_vat)
+    return [(rate, base, vat) for rate, (base, vat) in sorted(totals.items())]
+
+
+@bp.app_template_filter("rate_fr")
+def rate_fr(rate):
+    """Format a VAT rate as 20 % or 5,5 %."""
+    text = f"{Decimal(rate):.2f}".rstrip("0").rstrip(".")
+    return text.replace(".", ",") + "\u00a0%"
+
+
+def visible_to(user):
+    """Return the invoices and credit notes this account may see: its own (or its organisation's), 10 years back."""
+    since = dt.datetime.combine(deadlines.add_years(clock.today(), -invoices.RETENTION_YEARS), dt.time())
+    query = Invoice.select().where(Invoice.issued_at >= since)
+    if user.role == Role.DRIVER:
+        return query.where(Invoice.user == user.id)
+    if user.role in ORG_ROLES and user.organisation_id:
+        members = User.select(User.id).where(User.organisation == user.organisation_id)
+        return query.where((Invoice.organisation == user.organisation_id) | Invoice.user.in_(members))
+    return query.where(Invoice.id < 0)
+
+
+@bp.route("/mes-factures")
+@account_required(*ROLES)
+def index():
+    """List the invoices and credit notes with their amounts and a link to download each duplicate."""
+    items = list(visible_to(current_user).order_by(Invoice.issued_at.desc(), Invoice.number.desc()))
+    return render_template("public/invoices/index.html", invoices=items)
+
+
+@bp.route("/mes-factures/<int:invoice_id>/duplicata")
+@account_required(*ROLES)
+def duplicate(invoice_id):
+    """Serve the duplicate: the PDF stored when the invoice was issued, checked against its hash."""
+    invoice = visible_to(current_user).where(Invoice.id == invoice_id).first()
+    if invoice is None or not invoice.pdf_path:
+        abort(404)
+    try:
+        data = storage.read(invoice.pdf_path)
+    except (FileNotFoundError, ValueError):
+        current_app.logger.error("Facture %s : PDF introuvable (%s)", invoice.display_number, invoice.pdf_path)
+        abort(500)
+    if not hmac.compare_digest(storage.digest(data), invoice.pdf_sha256 or ""):
+        # An issued PDF never changes: a different hash means the stored file was altered.
+        current_app.logger.error("Facture %s : l'empreinte SHA-256 du PDF stocké ne correspond plus", invoice.display_number)
+        abort(500)
+    filename = f"duplicata-{invoice.display_number}.pdf"
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,269 @@
+"""« Mes formations déclarées »: a training centre records trainings; each reaches the driver's account."""
+import datetime as dt
+import html
+import json
+import re
+
+import pytest
+
+from models import (
+    AccountState,
+    Certificate,
+    Dossier,
+    Notification,
+    Organisation,
+    OrgKind,
+    Role,
+    Training,
+)
+from services import accounts, clock, deadlines, storage
+from tests.conftest import last_email
+from tests.cqc_files import make_centre, make_member
+
+URL = "/centre/formations"
+BIRTH = dt.date(1990, 3, 14)
+
+
+def errors_of(page, name):
+    """Return the error messages shown next to a field."""
+    return [html.unescape(m) for m in re.findall(rf'<p class="error" id="{name}-error">(.*?)</p>', page)]
+
+
+def form(**changes):
+    """« Déclarer une formation » as a centre fills it in."""
+    end = clock.today() - dt.timedelta(days=2)
+    data = {
+        "kind": "FIMO",
+        "category": "Marchandises",
+        "start_date": (end - dt.timedelta(days=35)).isoformat(),
+        "end_date": end.isoformat(),
+        "last_name": "Lefèvre",
+        "first_name": "Éloïse",
+        "birth_date": BIRTH.strftime("%d/%m/%Y"),
+        "licence_number": " 13ab 00042 ",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@pytest.fixture
+def centre(app):
+    return make_centre()
+
+
+@pytest.fixture
+def admin(client, login_user, centre):
+    member = make_member(centre)
+    login_user(member)
+    return member
+
+
+def test_the_page_lists_nothing_yet_and_offers_the_form(client, admin):
+    page = client.get(URL).get_data(as_text=True)
+    assert "<h1>Mes formations déclarées</h1>" in page
+    assert "Déclarer une formation" in page and "Aucune formation déclarée pour l'instant." in page
+    assert 'href="/centre/formations"' in page  # the menu entry
+    for label in ("FIMO", "FCO", "Passerelle", "Marchandises", "Voyageurs", "Date de début", "Date de fin", "Nom",
+                  "Prénom(s)", "Date de naissance", "Numéro de permis de conduire"):
+        assert label in page
+
+
+def test_a_training_for_an_accepted_driver_is_attached_at_once_with_its_certificate(client, admin, centre, make_driver):
+    driver = make_driver(state="active", last_name="Lefèvre", first_name="Éloïse", birth_date=BIRTH,
+                         licence_number="13AB00042")
+    response = client.post(URL, data=form())
+    assert response.status_code == 302 and response.headers["Location"].endswith(URL)
+
+    training = Training.get()
+    assert (training.centre_id, training.recorded_by_id, training.kind, training.category) == (
+        centre.id, admin.id, "FIMO", "Marchandises")
+    assert training.licence_number == "13AB00042"  # upper-cased, spaces removed
+    assert training.user_id == driver.id
+    assert storage.read(training.summary_path).startswith(b"%PDF-")
+
+    certificate = Certificate.get(Certificate.training == training)
+    assert certificate.user_id == driver.id
+    assert certificate.issued_on == training.end_date
+    assert certificate.expires_on == deadlines.add_months(training.end_date, 4)
+    assert storage.read(certificate.pdf_path).startswith(b"%PDF-")
+
+    mail = last_email(driver.email)
+    assert mail.subject == "Votre certificat de qualification"
+    (attachment,) = json.loads(mail.attachments)
+    assert attachment["path"] == certificate.pdf_path
+    assert attachment["content_type"] == "application/pdf" and attachment["filename"].endswith(".pdf")
+    assert storage.read(attachment["path"]).startswith(b"%PDF-")
+    assert Notification.select().where(Notification.user == driver.id).exists()
+
+    page = client.get(URL).get_data(as_text=True)
+    assert "le récapitulatif est déposé sur son compte et son certificat de qualification lui est envoyé" in html.unescape(page)
+    assert "FIMO Marchandises" in page and "LEFÈVRE Éloïse" in page and "13AB00042" in page
+    assert "Rattachée au compte du conducteur" in page and "Certificat de qualification envoyé" in page
+
+
+def test_a_training_for_a_driver_without_account_waits_and_is_attached_when_the_account_is_accepted(
+    client, admin, make_driver, make_staff
+):
+    client.post(URL, data=form(kind="FCO"))
+    training = Training.get()
+    assert training.user_id is None and training.summary_path is None
+    assert not Certificate.select().exists()
+    page = client.get(URL).get_data(as_text=True)
+    assert "En attente de création du compte du conducteur" in page
+    assert "elle sera déposée sur le compte du conducteur dès sa création" in html.unescape(page)
+
+    # Same licence number but another birth date: not this driver.
+    other = make_driver(state="en_analyse", birth_date=dt.date(1985, 1, 2), licence_number="13AB00042",
+                        email="homonyme@exemple.fr")
+    driver = make_driver(state="en_analyse", last_name="Lefèvre", first_name="Éloïse", birth_date=BIRTH,
+                         licence_number="13AB00042")
+    assert Training.get_by_id(training.id).user_id is None  # an account under analysis gets nothing yet
+
+    agent = make_staff(procedures=["COMPTE_PARTICULIER"])
+    accounts.accept(Dossier.account_of(driver), agent)
+    accounts.accept(Dossier.account_of(other), agent)
+
+    training = Training.get_by_id(training.id)
+    assert training.user_id == driver.id and training.summary_path
+    certificate = Certificate.get(Certificate.training == training)
+    assert certificate.user_id == driver.id
+    assert certificate.expires_on == deadlines.add_months(training.end_date, 4)
+    mails = [m for m in [last_email(driver.email)] if m.subject == "Votre certificat de qualification"]
+    assert mails and json.loads(mails[0].attachments)[0]["path"] == certificate.pdf_path
+    assert last_email(other.email).subject != "Votre certificat de qualification"
+    assert "Rattachée au compte du conducteur" in client.get(URL).get_data(as_text=True)
+
+
+def test_the_account_acceptance_and_the_attachment_are_one_transaction(admin, client, make_driver, make_staff, monkeypatch):
+    client.post(URL, data=form())
+    driver = make_driver(state="en_analyse", birth_date=BIRTH, licence_number="13AB00042")
+    from services import documents
+
+    def broken(training):
+        raise RuntimeError("wkhtmltopdf en panne")
+
+    monkeypatch.setattr(documents, "summary_pdf", broken)
+    with pytest.raises(RuntimeError):
+        accounts.accept(Dossier.account_of(driver), make_staff(procedures=["COMPTE_PARTICULIER"]))
+    assert Dossier.account_of(driver).state == AccountState.EN_ANALYSE
+    assert Training.get().user_id is None
+
+
+def test_every_field_is_checked_in_french(client, admin):
+    page = client.post(URL, data={}).get_data(as_text=True)
+    assert not Training.select().exists()
+    assert "Le formulaire contient des erreurs" in page
+    assert errors_of(page, "kind") == ["Choisissez la formation : FIMO, FCO ou Passerelle."]
+    assert errors_of(page, "category") == ["Choisissez « Marchandises » ou « Voyageurs »."]
+    for name in ("start_date", "end_date", "last_name", "first_name", "birth_date", "licence_number"):
+        assert errors_of(page, name) == ["Ce champ est obligatoire."], name
+    assert "<details class=\"declare\" open>" in page  # the form stays open on its errors
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"licence_number": "13A00042"}, "licence_number", "Le numéro de permis comporte 9 caractères"),
+    ({"licence_number": "94298137922"}, "licence_number", "Le numéro de permis comporte 9 caractères"),
+    ({"birth_date": "31/02/1990"}, "birth_date", "Date invalide : saisissez-la au format JJ/MM/AAAA."),
+    ({"birth_date": "01/01/2099"}, "birth_date", "La date de naissance doit être dans le passé."),
+    ({"end_date": "2020-01-01", "start_date": "2020-02-01"}, "end_date", "La date de fin ne peut pas précéder la date de début."),
+    ({"end_date": (dt.date.today() + dt.timedelta(days=3)).isoformat()}, "end_date", "La date de fin ne peut pas être dans le futur"),
+    ({"kind": "CACES"}, "kind", "Choisissez la formation : FIMO, FCO ou Passerelle."),
+])
+def test_a_wrong_value_is_refused_with_its_reason_and_what_was_typed_is_kept(client, admin, changes, field, message):
+    page = client.post(URL, data=form(**changes)).get_data(as_text=True)
+    assert not Training.select().exists()
+    assert any(e.startswith(message) for e in errors_of(page, field)), errors_of(page, field)
+    assert 'value="Lefèvre"' in page  # nothing typed is lost
+
+
+def test_both_licence_formats_are_accepted(client, admin):
+    client.post(URL, data=form(licence_number="9429 8137 9228"))
+    assert Training.get().licence_number == "942981379228"
+
+
+def test_a_category_the_centre_is_not_approved_for_is_refused(client, admin):
+    page = client.post(URL, data=form(category="Voyageurs")).get_data(as_text=True)
+    assert not Training.select().exists()
+    assert errors_of(page, "category") == [
+        "Votre centre n'est pas agréé pour les formations « Voyageurs » : vos agréments couvrent « Marchandises »."
+    ]
+
+
+def test_a_training_the_approval_does_not_cover_is_refused(client, login_user):
+    centre = make_centre(siret="40073444800477", categories=("Voyageurs",), kinds="FCO")
+    login_user(make_member(centre))
+    page = client.post(URL, data=form(category="Voyageurs", kind="FIMO")).get_data(as_text=True)
+    assert not Training.select().exists()
+    assert errors_of(page, "category") == [
+        "Votre agrément « Voyageurs » ne couvre pas la formation FIMO (formations agréées : FCO)."
+    ]
+    client.post(URL, data=form(category="Voyageurs", kind="FCO"))
+    assert Training.get().title == "FCO Voyageurs"
+
+
+def test_a_deputy_administrator_records_too(client, login_user, centre):
+    login_user(make_member(centre, role=Role.ORG_DEPUTY))
+    assert client.post(URL, data=form()).status_code == 302
+    assert Training.select().count() == 1
+
+
+def test_the_list_shows_only_this_centre_searches_and_pages(client, admin, centre, monkeypatch):
+    from public_forms import centre as centre_pages
+    from services import trainings
+
+    monkeypatch.setattr(centre_pages, "PAGE_SIZE", 5)
+    other = make_centre(siret="40073444800477", name="CFA Lyon")
+    end = clock.today() - dt.timedelta(days=1)
+    common = {"kind": "FCO", "category": "Marchandises", "start_date": end - dt.timedelta(days=5), "end_date": end,
+              "first_name": "Jean", "birth_date": BIRTH}
+    for n in range(7):
+        trainings.record(centre, admin, last_name=f"Conducteur{n}", licence_number=f"13AA{n:05d}", **common)
+    trainings.record(other, None, last_name="Ailleurs", licence_number="13ZZ00001", **common)
+
+    page = client.get(URL).get_data(as_text=True)
+    assert "Ailleurs" not in page
+    assert "(7)" in page and "Page 1 sur 2" in page
+    assert page.count("<tr>") == 1 + 5
+    second = client.get(URL + "?page=2").get_data(as_text=True)
+    assert second.count("<tr>") == 1 + 2 and "CONDUCTEUR0" in second
+
+    by_name = client.get(URL + "?q=conducteur3").get_data(as_text=True)
+    assert "CONDUCTEUR3" in by_name and "CONDUCTEUR4" not in by_name
+    by_licence = client.get(URL + "?q=13aa 00005").get_data(as_text=True)
+    assert "CONDUCTEUR5" in by_licence and by_licence.count("<tr>") == 2
+    assert "Aucune formation ne correspond à « Ailleurs »" in html.unescape(client.get(URL + "?q=Ailleurs").get_data(as_text=True))
+
+
+@pytest.mark.parametrize("who", ["manager", "company_admin", "driver", "staff"])
+def test_only_centre_administrators_reach_the_page(client, login_user, login_staff, make_driver, make_staff, centre, who):
+    if who == "manager":
+        login_user(make_member(centre, role=Role.ORG_MANAGER))
+    elif who == "company_admin":
+        company = Organisation.create(kind=OrgKind.COMPANY, siret="82345678500026", name="Transports Martin")
+        login_user(make_member(company))
+    elif who == "driver":
+        login_user(make_driver(state="active"))
+    else:
+        login_staff(make_staff(role="local_admin", manages_files=True))
+    assert client.get(URL).status_code == 403
+    assert client.post(URL, data=form()).status_code == 403
+    assert not Training.select().exists()
+
+
+def test_an_anonymous_visitor_is_sent_to_the_login(client):
+    response = client.get(URL)
+    assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+
+
+def test_the_menu_shows_the_page_to_centre_administrators_only(client, login_user, centre, make_driver):
+    login_user(make_member(centre))
+    assert "Mes formations déclarées" in client.get("/").get_data(as_text=True)
+    client.post("/deconnexion")
+    login_user(make_member(centre, role=Role.ORG_MANAGER))
+    assert "Mes formations déclarées" not in client.get("/").get_data(as_text=True)
+
+
+def test_a_date_left_empty_is_required_and_an_unreadable_one_is_invalid(client, admin):
+    page = client.post(URL, data=form(start_date="", end_date="32/13/2023")).get_data(as_text=True)
+    assert errors_of(page, "start_date") == ["Ce champ est obligatoire."]
+    assert errors_of(page, "end_date") == ["Date invalide : saisissez-la au format JJ/MM/AAAA."]

@@ -1,0 +1,146 @@
+"""Guide 001/004 « Mes cartes »: the card's visual, « pli non distribué » (Solution 1) and the activation on receipt."""
+import html
+import re
+
+import pytest
+
+from models import Card, CardEvent, CardState
+from services import cards
+from services import requests as cqc_requests
+from tests.driver_data import complete_request, fast_pdfs, make_centre, record
+
+
+def text(response):
+    """Return a page as a person reads it (entities decoded)."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+@pytest.fixture(autouse=True)
+def _fast_pdfs(monkeypatch):
+    fast_pdfs(monkeypatch)
+
+
+@pytest.fixture
+def agent(make_staff):
+    return make_staff(procedures=["CQC"])
+
+
+@pytest.fixture
+def driver(make_driver, login_user):
+    user = make_driver(state="active", last_name="Martin", first_name="Anne", licence_number="942981379228")
+    record(make_centre(), user)
+    login_user(user)
+    return user
+
+
+@pytest.fixture
+def card(driver, agent):
+    """The card an accepted CQC request ordered."""
+    dossier = complete_request(driver)
+    cqc_requests.take(dossier, agent)
+    return cqc_requests.accept(dossier, agent)
+
+
+def reload(card):
+    return Card.get_by_id(card.id)
+
+
+def card_block(page, card):
+    match = re.search(rf'<article class="card-item[^"]*" id="carte-{card.id}">(.*?)</article>', page, re.S)
+    assert match, page
+    return match.group(1)
+
+
+def test_mes_cartes_draws_the_card_with_its_numbered_fields(client, card):
+    page = text(client.get("/mes-cartes/"))
+    assert "Mes cartes" in page
+    block = card_block(page, card)
+    visual = re.sub(r"<[^>]+>", " ", block)
+    visual = re.sub(r"\s+", " ", visual)
+    assert "CARTE DE QUALIFICATION DE CONDUCTEUR" in visual
+    assert "RÉPUBLIQUE FRANÇAISE" in visual
+    assert "1. MARTIN" in visual and "2. ANNE" in visual
+    assert "3. 19/08/1991 LILLE" in visual
+    assert f"4a. {card.issued_on:%d/%m/%Y}" in visual and f"4b. {card.expires_on:%d/%m/%Y}" in visual
+    assert "4c. IMPRIMERIE NATIONALE" in visual
+    assert "5a. 942981379228" in visual and f"5b. {card.number}" in visual
+    assert "Carte en fabrication" in visual
+    # The photo of the request is the card's photo (field 6), served to the holder only.
+    photo = cqc_requests.current_document(card.dossier_id, "photo")
+    assert f'src="/mes-demandes/{card.dossier_id}/documents/{photo.id}"' in block
+    assert "Activer ma carte" not in block and "pli non distribué" not in block
+
+
+def test_no_card_yet(client, driver):
+    assert "Vous n'avez pas encore de carte" in text(client.get("/mes-cartes/"))
+
+
+def test_pli_non_distribue_solution_1_sends_the_card_again(client, card, agent, driver):
+    cards.move(card, "ship", staff=agent)
+    cards.move(card, "return", staff=agent)
+    block = card_block(text(client.get("/mes-cartes/")), card)
+    assert "Pli non distribué" in block
+    assert f'href="/mes-cartes/{card.id}/pli-non-distribue">pli non distribué</a>' in block
+    page = text(client.get(f"/mes-cartes/{card.id}/pli-non-distribue"))
+    assert "Solution 1" in page and "Mon adresse est correcte." in page
+    assert "Solution 2" in page and "Mon adresse est incorrecte." in page and "prochaine version" in page
+    assert "12 rue des Lilas" in page and "59000 Lille" in page
+    assert page.count("<form") == 2 and page.count('type="submit"') == 2  # logout + Solution 1 only
+    response = client.post(f"/mes-cartes/{card.id}/pli-non-distribue")
+    assert response.headers["Location"].endswith("/mes-cartes/")
+    assert "réexpédiée à cette même adresse" in text(client.get("/mes-cartes/"))
+    assert reload(card).state == CardState.EXPEDIEE
+    last = CardEvent.select().where(CardEvent.card == card).order_by(CardEvent.id.desc()).first()
+    assert (last.event, last.from_state, last.to_state, last.user_id) == ("redispatch", "pnd", "expediee", driver.id)
+    # Done once: the page is no longer offered.
+    assert client.get(f"/mes-cartes/{card.id}/pli-non-distribue").status_code == 302
+
+
+def test_a_delivered_card_is_activated_by_its_holder(client, card, agent, driver):
+    cards.move(card, "ship", staff=agent)
+    assert "Activer ma carte" not in card_block(text(client.get("/mes-cartes/")), card)
+    client.post(f"/mes-cartes/{card.id}/activer")
+    assert reload(card).state == CardState.EXPEDIEE  # not before delivery
+    cards.move(card, "deliver", staff=agent)
+    block = card_block(text(client.get("/mes-cartes/")), card)
+    assert "Carte livrée" in block and "Activer ma carte" in block
+    response = client.post(f"/mes-cartes/{card.id}/activer")
+    assert response.status_code == 302
+    page = text(client.get("/mes-cartes/"))
+    assert "est activée" in page
+    assert reload(card).state == CardState.ACTIVEE
+    assert "Activer ma carte" not in card_block(page, card) and "Carte activée" in card_block(page, card)
+
+
+def test_the_request_timeline_goes_on_with_the_card(client, card, agent):
+    cards.move(card, "ship", staff=agent)
+    page = text(client.get("/mes-demandes/?rubrique=en-cours"))
+    item = re.search(rf'id="demande-{card.dossier_id}">(.*?)</article>', page, re.S).group(1)
+    assert "Carte expédiée" in item.split("</summary>")[0]
+    history = item.split("</summary>")[1]
+    assert history.index("Acceptée") < history.index("Carte en fabrication") < history.index("Carte expédiée")
+
+
+def test_home_follows_an_accepted_request_until_its_card_is_activated(client, card, agent):
+    section = text(client.get("/")).split("Suivi de mes demandes")[1]
+    assert f"Demande n° {card.dossier_id}" in section and "Carte en fabrication" in section
+    for event in ("ship", "deliver"):
+        cards.move(card, event, staff=agent)
+    client.post(f"/mes-cartes/{card.id}/activer")
+    section = text(client.get("/")).split("Suivi de mes demandes")[1]
+    assert f"Demande n° {card.dossier_id}" not in section
+
+
+def test_another_driver_gets_404_on_my_card(app, card, agent, make_driver):
+    cards.move(card, "ship", staff=agent)
+    cards.move(card, "return", staff=agent)
+    intruder = make_driver(state="active")
+    other = app.test_client()
+    other.post("/connexion", data={"email": intruder.email, "password": "Correct-Horse-42!"})
+    assert other.get(f"/mes-cartes/{card.id}/pli-non-distribue").status_code == 404
+    assert other.post(f"/mes-cartes/{card.id}/pli-non-distribue").status_code == 404
+    assert other.post(f"/mes-cartes/{card.id}/activer").status_code == 404
+    photo = cqc_requests.current_document(card.dossier_id, "photo")
+    assert other.get(f"/mes-demandes/{card.dossier_id}/documents/{photo.id}").status_code == 404
+    assert card.number not in text(other.get("/mes-cartes/"))
+    assert reload(card).state == CardState.PND
