@@ -37,6 +37,7 @@ DEFAULTS = {
     "SELLER_NAME": "IN Groupe",
     "SELLER_ADDRESS": "104 avenue du Président Kennedy, 75016 Paris",
     "SELLER_SIREN": "410494496",
+    "PASSWORD_HASH_METHOD": "scrypt",
     #: Seconds a login waits per failure past the third (brute-force slow-down).
     "LOGIN_SLOWDOWN_SECONDS": 1.0,
     #: Account creations and « Mot de passe oublié » requests allowed per IP address and hour.

@@ -2,6 +2,7 @@
 import os
 import re
 
+from flask import current_app, has_app_context
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_LENGTH = 12
@@ -57,7 +58,8 @@ def problems(password):
 
 def hash_password(password):
     """Return the salted hash stored for a password (never the password itself)."""
-    return generate_password_hash(password)
+    method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
+    return generate_password_hash(password, method=method)
 
 
 def verify(password_hash, password):

@@ -58,6 +58,8 @@ def make_config(database_url, tmp_path, **overrides):
         "STORAGE_DIR": str(tmp_path / "files"),
         "LOGIN_SLOWDOWN_SECONDS": 0,
         "FORM_RATE_LIMIT": 1000,
+        # A cheap hash keeps the suite fast; production uses scrypt (the default).
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
     config.update(overrides)
     return config
