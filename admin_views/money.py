@@ -50,14 +50,14 @@ class FrenchDecimalField(DecimalField):
 
 class TariffForm(BaseForm):
     product = SelectField("Produit", choices=list(PRODUCTS.items()))
-    amount_ht = FrenchDecimalField(
-        "Montant HT (€)", [InputRequired("Indiquez le montant hors taxes."), NumberRange(min=Decimal("0.01"), message="Le montant doit être positif.")],
-        places=2,
-    )
-    vat_rate = FrenchDecimalField(
-        "Taux de TVA (%)", [InputRequired("Indiquez le taux de TVA."), NumberRange(min=0, max=100, message="Le taux est compris entre 0 et 100 %.")],
-        default=Decimal("20"), places=2,
-    )
+    amount_ht = FrenchDecimalField("Montant HT (€)", [
+        InputRequired("Indiquez le montant hors taxes."),
+        NumberRange(min=Decimal("0.01"), message="Le montant doit être positif."),
+    ], places=2)
+    vat_rate = FrenchDecimalField("Taux de TVA (%)", [
+        InputRequired("Indiquez le taux de TVA."),
+        NumberRange(min=0, max=100, message="Le taux est compris entre 0 et 100 %."),
+    ], default=Decimal("20"), places=2)
     start_date = DateField("Date d'effet", [DataRequired("Date invalide.")])
 
     def validate_amount_ht(self, field):
@@ -67,7 +67,9 @@ class TariffForm(BaseForm):
     def validate_start_date(self, field):
         # A price already applied never changes: a new price starts today or later.
         if field.data and field.data < clock.today():
-            raise ValidationError("La date d'effet ne peut pas être passée : un nouveau prix s'applique à partir d'aujourd'hui au plus tôt.")
+            raise ValidationError(
+                "La date d'effet ne peut pas être passée : un nouveau prix s'applique à partir d'aujourd'hui au plus tôt."
+            )
 
 
 def _in_force(view, context, tariff, name):
@@ -224,7 +226,7 @@ class CreditNoteForm(BaseForm):
 
 def _number(view, context, invoice, name):
     url = url_for(".pdf", invoice_id=invoice.id)
-    return Markup(f'<a href="{url}" target="_blank" rel="noopener">{escape(invoice.display_number)}</a>')
+    return Markup(f'<a class="text-nowrap" href="{url}" target="_blank" rel="noopener">{escape(invoice.display_number)}</a>')
 
 
 def _row_actions(view, context, invoice, name):
@@ -235,7 +237,8 @@ def _row_actions(view, context, invoice, name):
         links.append(f'<a class="btn btn-outline-secondary btn-sm mr-1 mb-1" '
                      f'href="{url_for(".pdf", invoice_id=invoice.id, telecharger=1)}">Télécharger</a>')
     if view.can_credit(invoice):
-        links.append(f'<a class="btn btn-outline-danger btn-sm mb-1" href="{url_for(".credit", invoice_id=invoice.id)}">Émettre un avoir</a>')
+        url = url_for(".credit", invoice_id=invoice.id)
+        links.append(f'<a class="btn btn-outline-danger btn-sm mb-1" href="{url}">Émettre un avoir</a>')
     elif invoice.kind == InvoiceKind.INVOICE:
         note = invoice.credit_notes.first()
         if note:
@@ -305,7 +308,9 @@ class InvoiceView(ReadOnlyView):
     }
     column_sortable_list = ("number", "issued_at", "total_ttc")
     column_default_sort = ("number", True)
-    column_filters = [FilterEqual(Invoice.kind, "Type", options=[(InvoiceKind.INVOICE.value, "Facture"), (InvoiceKind.CREDIT_NOTE.value, "Avoir")])]
+    column_filters = [
+        FilterEqual(Invoice.kind, "Type", options=[(InvoiceKind.INVOICE.value, "Facture"), (InvoiceKind.CREDIT_NOTE.value, "Avoir")])
+    ]
     column_searchable_list = (Invoice.buyer_name,)
     search_hint = "N° (FA-00000012) ou client"
 

@@ -6,4 +6,8 @@ from services import clock, invoices
 
 def run():
     previous_month = (clock.today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
-    return {"monthly": invoices.monthly_centre_invoices(previous_month), "purged": invoices.purge_expired()}
+    return {
+        "rendered": invoices.render_pending(),
+        "monthly": invoices.monthly_centre_invoices(previous_month),
+        "purged": invoices.purge_expired(),
+    }

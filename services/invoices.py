@@ -40,7 +40,11 @@ def _money(value):
 
 def issue(*, lines, buyer_name, buyer_address, user=None, organisation=None, payment=None, credits=None,
           kind=InvoiceKind.INVOICE, period=None):
-    """Issue an invoice (or credit note) from (description, quantity, unit HT, VAT rate) lines; e-mail the original."""
+    """Number an invoice (or credit note) from (description, quantity, unit HT, VAT rate) lines.
+
+    This runs inside the caller's transaction and holds the sequence's lock until it commits, so it
+    does nothing slow: the PDF is rendered by render() once the number is committed.
+    """
     with db.atomic():
         rows = [(d, q, _money(u), Decimal(v)) for d, q, u, v in lines]
         total_ht = sum((_money(q * u) for _, q, u, _ in rows), Decimal("0.00"))
@@ -53,19 +57,42 @@ def issue(*, lines, buyer_name, buyer_address, user=None, organisation=None, pay
         for description, quantity, unit, rate in rows:
             InvoiceLine.create(invoice=invoice, description=description, quantity=quantity, unit_ht=unit, vat_rate=rate,
                                total_ht=_money(quantity * unit))
-        pdf = documents.render_pdf("pdf/invoice.html", invoice=invoice, lines=list(invoice.lines), seller=seller())
-        invoice.pdf_path = storage.store(pdf, "factures", ".pdf")
-        invoice.pdf_sha256 = storage.digest(pdf)
-        invoice.save()
+    return invoice
+
+
+def render(invoice):
+    """Render and store the PDF of a numbered invoice, once, and e-mail the original with it."""
+    invoice = Invoice.get_by_id(invoice.id)
+    if invoice.pdf_path or invoice.pdf_sha256:
+        return invoice  # already rendered (or purged after 10 years): an issued PDF is never re-rendered
+    pdf = documents.render_pdf("pdf/invoice.html", invoice=invoice, lines=list(invoice.lines), seller=seller())
+    path = storage.store(pdf, "factures", ".pdf")
+    with db.atomic():
+        stored = (
+            Invoice.update(pdf_path=path, pdf_sha256=storage.digest(pdf))
+            .where(Invoice.id == invoice.id, Invoice.pdf_sha256 == "")
+            .execute()
+        )
+        if not stored:  # another process rendered it first: keep theirs
+            storage.delete(path)
+            return Invoice.get_by_id(invoice.id)
+        invoice = Invoice.get_by_id(invoice.id)
         _send_original(invoice)
     return invoice
+
+
+def render_pending():
+    """Render the invoices numbered but not rendered yet (a process stopped in between); return how many."""
+    pending = Invoice.select().where(Invoice.pdf_sha256 == "").order_by(Invoice.number)
+    return sum(1 for invoice in pending if render(invoice))
 
 
 def _send_original(invoice):
     recipient = invoice.user.email if invoice.user_id else _organisation_email(invoice.organisation)
     if not recipient:
         return
-    message = f"{invoice.label} n° {invoice.display_number} du {formatting.date_fr(invoice.issued_at)} : {formatting.money(invoice.total_ttc)} TTC. " \
+    message = f"{invoice.label} n° {invoice.display_number} du {formatting.date_fr(invoice.issued_at)} : " \
+              f"{formatting.money(invoice.total_ttc)} TTC. " \
               "L'original est joint à ce message ; le duplicata reste disponible 10 ans dans « Mes factures »."
     outbox.queue_email(
         recipient, "notification", f"Votre {invoice.label.lower()} Hub Pro Transport n° {invoice.display_number}",
@@ -115,7 +142,7 @@ def credit_note(invoice, staff, reason):
     note = issue(lines=lines, buyer_name=invoice.buyer_name, buyer_address=invoice.buyer_address, user=invoice.user,
                  organisation=invoice.organisation, credits=invoice, kind=InvoiceKind.CREDIT_NOTE)
     audit.record("Avoir émis", note.display_number, f"sur {invoice.display_number} : {reason}", staff=staff)
-    return note
+    return render(note)
 
 
 def monthly_centre_invoices(month_start):
@@ -144,10 +171,19 @@ def monthly_centre_invoices(month_start):
             lines.append((f"CQC n° {card.number} – {card.last_name} {card.first_name} – émise le {card.issued_on:%d/%m/%Y}",
                           1, tariff.amount_ht, tariff.vat_rate))
         if lines:
-            issue(lines=lines, buyer_name=centre.name, buyer_address=f"SIRET {centre.siret}", organisation=centre,
-                  period=month_start)
+            render(issue(lines=lines, buyer_name=centre.name, buyer_address=_organisation_address(centre),
+                         organisation=centre, period=month_start))
             issued += 1
     return issued
+
+
+def _organisation_address(organisation):
+    """Return an organisation's address as the Sirene register gives it, then its SIRET (buyer mentions)."""
+    from models import SireneEstablishment
+
+    row = SireneEstablishment.get_or_none(SireneEstablishment.siret == organisation.siret)
+    lines = [row.address, f"{row.postal_code} {row.city}".strip()] if row else []
+    return "\n".join([line for line in lines if line] + [f"SIRET {organisation.siret}"])
 
 
 def purge_expired():

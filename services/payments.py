@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import Payment, PaymentNotification, PaymentStatus, PRODUCTS, Tariff, db
-from services import audit, clock, outbox
+from services import audit, clock, invoices, outbox, replacements
 
 #: The fields a notification carries besides its signature.
 NOTIFICATION_FIELDS = ("reference", "amount", "currency", "status", "transaction")
@@ -43,7 +43,14 @@ def price(product, day=None):
 
 
 def checkout(dossier, user, product, description=None):
-    """Create a payment for a file at the price in force today (frozen on the file)."""
+    """Return the payment of a file: the one still pending, else a new one at the price in force today.
+
+    Reusing the pending payment means one reference per file and product: a driver who abandoned
+    the provider's page and pays again cannot be charged twice.
+    """
+    pending = Payment.get_or_none(Payment.dossier == dossier, Payment.product == product, Payment.status == PaymentStatus.PENDING)
+    if pending is not None:
+        return pending
     amount_ht, vat_rate, cents = price(product)
     with db.atomic():
         payment = Payment.create(
@@ -85,6 +92,7 @@ def handle_notification(fields):
     if payload.get("amount") != str(payment.amount_cents) or payload.get("currency") != "EUR":
         _refuse(payload, "montant incorrect")
     status = PaymentStatus.PAID if payload.get("status") == "paid" else PaymentStatus.REFUSED
+    invoice = None
     with db.atomic():
         # Only the first notification moves the payment; a replay changes nothing.
         moved = (
@@ -97,11 +105,12 @@ def handle_notification(fields):
         )
         if moved and status == PaymentStatus.PAID:
             payment = Payment.get_by_id(payment.id)
-            from services import invoices, replacements
 
-            invoices.issue_for_payment(payment)
+            invoice = invoices.issue_for_payment(payment)
             replacements.on_paid(payment)
             audit.record("Paiement confirmé", payment.reference, f"{payment.amount_cents / 100:.2f} €", user=payment.user)
+    if invoice is not None:
+        invoices.render(invoice)  # after the commit: the sequence is not held while the PDF renders
     return Payment.get_by_id(payment.id)
 
 

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import shutil
 from decimal import Decimal
 
@@ -11,10 +12,10 @@ import pytest
 
 from models import (
     Card, CardState, CqcRequest, Invoice, InvoiceKind, Organisation, OutboxMessage, Payment, PaymentNotification, PaymentStatus, Role,
-    StaffRole, Tariff, Training, User,
+    SireneEstablishment, StaffRole, Tariff, Training, User,
 )
-from services import clock as clock_module, invoices, payments, storage, transitions
-from tests.conftest import last_email
+from services import clock as clock_module, invoices, passwords, payments, storage, transitions
+from tests.conftest import TEST_PASSWORD, last_email
 from tests.money_data import PRICE_CENTS, make_tariff, notification, pdf_text, pending_payment
 
 
@@ -142,6 +143,8 @@ def centre_with_card(app, make_driver):
     """A centre, its administrator, and a CQC card issued last month for one of its trainees."""
     Tariff.create(product="CQC", amount_ht=Decimal("28.24"), vat_rate=Decimal("20"), start_date=dt.date(2023, 9, 1))
     centre = Organisation.create(kind="centre", siret="47728084603753", name="FORMATRANS Saint-Étienne")
+    SireneEstablishment.create(siret=centre.siret, name=centre.name, state="A", address="12 rue de la Forêt",
+                               postal_code="42100", city="Saint-Étienne")
     admin = User.create(email="direction@formatrans.fr", role=Role.ORG_ADMIN, organisation=centre,
                         last_name="Durand", first_name="Anne")
     trainee = make_driver(state="active", first_name="Éloïse", last_name="Lefèvre")
@@ -182,14 +185,12 @@ def test_the_monthly_centre_invoice_lists_the_cards_of_its_trainees_once(runner,
     assert (invoice.total_ht, invoice.total_ttc) == (Decimal("28.24"), Decimal("33.89"))
     text = pdf_text(storage.read(invoice.pdf_path))
     assert "CQC n° 23000042" in text and "23000099" not in text and "23000100" not in text
+    assert "FORMATRANS Saint-Étienne 12 rue de la Forêt 42100 Saint-Étienne SIRET 47728084603753" in text
     assert f"Période {month_start:%m/%Y}" in text and "À régler au plus tard le" in text and "Payée par carte" not in text
     assert last_email("direction@formatrans.fr").subject.endswith(invoice.display_number)
 
 
 def test_the_centre_administrator_sees_the_organisations_invoices(app, client, centre_with_card, invoice):
-    from services import passwords
-    from tests.conftest import TEST_PASSWORD
-
     centre, admin, card, month_start = centre_with_card
     invoices.monthly_centre_invoices(month_start)
     monthly = Invoice.get(Invoice.organisation == centre)
@@ -221,8 +222,6 @@ def test_invoices_are_purged_after_10_years(runner, client, login_user, invoice,
     assert "'purged': 1" in runner.invoke(args=["jobs", "run-once", "invoices"]).output
     kept = Invoice.get_by_id(invoice.id)
     assert kept.pdf_path is None and kept.number == 1  # the accounting row keeps its place in the sequence
-    import os
-
     assert not os.path.exists(path)
     assert "'purged': 0" in runner.invoke(args=["jobs", "run-once", "invoices"]).output
 
@@ -282,12 +281,12 @@ def test_staff_issue_a_credit_note_and_search_invoices(client, local_admin, invo
     note = Invoice.get(Invoice.kind == InvoiceKind.CREDIT_NOTE)
     assert note.credits_id == invoice.id and note.user_id == driver.id
     again = client.post(f"/admin/invoices_admin/avoir/{invoice.id}", data={"reason": "bis"}, follow_redirects=True)
-    assert "ne peut pas recevoir d'avoir" in again.get_data(as_text=True) and Invoice.select().count() == 2
+    assert "ne peut pas recevoir d&#39;avoir" in again.get_data(as_text=True) and Invoice.select().count() == 2
     pdf = client.get(f"/admin/invoices_admin/pdf/{note.id}?telecharger=1")
     assert pdf.data == storage.read(note.pdf_path) and "AV-00000002.pdf" in pdf.headers["Content-Disposition"]
 
 
-def test_the_csv_export_of_a_period(client, local_admin, invoice, driver, make_staff):
+def test_the_csv_export_of_a_period(client, local_admin, invoice, driver):
     invoices.credit_note(invoice, local_admin, "Erreur")
     Invoice.update(buyer_name="=HYPERLINK(1)").where(Invoice.id == pay(driver).id).execute()
     today = clock_module.today()

@@ -131,7 +131,7 @@ def test_a_refused_payment_leaves_the_file_waiting_and_reprendre_pays_again(prov
     assert fresh(payment).status == PaymentStatus.REFUSED
 
 
-def test_an_abandoned_payment_stays_pending_and_reprendre_starts_a_new_one(client, login_user, driver, payment, monkeypatch):
+def test_an_abandoned_payment_stays_pending_and_reprendre_pays_the_same_reference(client, login_user, driver, payment, monkeypatch):
     sent = []
     monkeypatch.setattr(payments, "send_notification", lambda url, fields: sent.append(fields))
     login_user(driver)
@@ -147,9 +147,18 @@ def test_an_abandoned_payment_stays_pending_and_reprendre_starts_a_new_one(clien
     assert "Paiement en cours de confirmation" in page and "Reprendre" in page
     assert back.headers["Refresh"] == "3"
     again = client.post(f"/paiement/retour/{payment.reference}/reprendre")
-    new = Payment.get(Payment.id != payment.id)
-    assert new.reference in again.headers["Location"] and new.reference != payment.reference
+    # One pending payment per file: paying again reuses its reference, so nobody is charged twice.
+    assert payment.reference in again.headers["Location"] and Payment.select().count() == 1
     assert fresh(payment).status == PaymentStatus.PENDING and Invoice.select().count() == 0
+
+
+def test_a_refused_payment_is_followed_by_a_new_one(provider, client, login_user, driver, payment):
+    provider.post(NOTIFY, data=notification(payment, status="refused"))
+    assert fresh(payment).status == PaymentStatus.REFUSED
+    login_user(driver)
+    again = client.post(f"/paiement/retour/{payment.reference}/reprendre")
+    new = Payment.get(Payment.id != payment.id)
+    assert new.reference in again.headers["Location"] and new.status == PaymentStatus.PENDING
 
 
 def test_reprendre_is_refused_once_the_file_is_paid(provider, client, login_user, driver, payment):
