@@ -215,3 +215,10 @@ def new_page(browser, live):
     for context in contexts:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def open_menu(page, category, entry):
+    """Open a back-office page through its menu, once the page's scripts (the drop-downs) are loaded."""
+    page.wait_for_load_state()
+    page.get_by_role("link", name=category).click()
+    page.get_by_role("link", name=entry, exact=True).click()

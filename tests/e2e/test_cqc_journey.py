@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
-from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, Mailbox, link_in, only_email
+from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, Mailbox, link_in, only_email, open_menu
 from tests.e2e.test_guides import field, public_login, staff_login
 
 if not os.path.exists(CHROMIUM):
@@ -74,13 +74,6 @@ def pdf_text(data):
 def menu(page, label):
     """Click an entry of the portal's main menu."""
     page.get_by_role("navigation", name="Menu principal").get_by_role("link", name=label).click()
-
-
-def open_menu(page, category, entry):
-    """Open a back-office page through its menu, once the page's scripts (the drop-downs) are loaded."""
-    page.wait_for_load_state()
-    page.get_by_role("link", name=category).click()
-    page.get_by_role("link", name=entry, exact=True).click()
 
 
 def png(width, height, rgb):

@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email
+from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email, open_menu
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"Chromium absent ({CHROMIUM}) : tests de bout en bout ignorés.", allow_module_level=True)
@@ -29,12 +29,6 @@ def staff_login(page, email):
     page.get_by_label("Mot de passe").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Connexion").click()
     expect(page.get_by_role("button", name="Déconnexion")).to_be_visible()
-
-
-def open_menu(page, category, entry):
-    """Open a back-office page through its menu (category drop-down, then entry)."""
-    page.get_by_role("link", name=category).click()
-    page.get_by_role("link", name=entry, exact=True).click()
 
 
 def create_password_from(page, mail, password):
