@@ -4,7 +4,9 @@ from flask_admin import AdminIndexView, expose
 from flask_login import current_user, login_user, logout_user
 
 from admin_views.base import is_staff, refuse
-from models import AccountState, Dossier, Procedure, Staff, db, normalize_email
+from peewee import fn
+
+from models import AccountState, Dossier, Procedure, RequestState, Staff, db, normalize_email
 from public_forms.auth import LoginForm, check_login, safe_next
 from services import audit, clock, deadlines
 
@@ -27,9 +29,26 @@ class StaffHomeView(AdminIndexView):
             "admin/staff_home.html",
             accounts_waiting=accounts.count(),
             accounts_overdue=overdue.count(),
+            files=self._files_to_process(),
             procedures=sorted(current_user.procedure_codes()),
             can_process_accounts=current_user.can_process("COMPTE_PARTICULIER"),
         )
+
+    def _files_to_process(self):
+        """Return, per procedure this staff member sees, the requests waiting: (name, sent, in instruction)."""
+        counts = {}
+        waiting = (RequestState.ENVOYEE, RequestState.EN_INSTRUCTION)
+        query = (
+            Dossier.visible_to(current_user)
+            .select(Procedure.code, Procedure.name, Dossier.state, fn.COUNT(Dossier.id).alias("n"))
+            .where(Procedure.code != "COMPTE_PARTICULIER", Dossier.state.in_(waiting))
+            .group_by(Procedure.code, Procedure.name, Dossier.state)
+            .order_by(Procedure.code)
+            .dicts()
+        )
+        for row in query:
+            counts.setdefault((row["code"], row["name"]), {})[row["state"]] = row["n"]
+        return [(name, c.get(RequestState.ENVOYEE, 0), c.get(RequestState.EN_INSTRUCTION, 0)) for (_, name), c in counts.items()]
 
     @expose("/connexion", methods=["GET", "POST"])
     def login(self):

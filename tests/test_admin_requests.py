@@ -374,3 +374,17 @@ def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make
     assert DossierEvent.select().where(DossierEvent.event == "accept").count() == 1
     assert Card.select().count() == 1
     assert Dossier.get_by_id(dossier.id).state == RequestState.ACCEPTEE
+
+
+def test_the_staff_home_counts_the_requests_to_process(client, sent, make_staff, login_staff):
+    from services import requests as request_service
+
+    first, second = sent(), sent()
+    agent = make_staff(procedures=["CQC"])
+    request_service.take(second, agent)
+    login_staff(agent)
+    page = plain(text(client.get("/admin/")))
+    assert "Télédossiers à traiter" in page
+    assert "(CQC)11" in page.replace(" ", "")  # one sent, one in instruction
+    login_staff(make_staff(procedures=["COMPTE_PARTICULIER"]))
+    assert "Aucun télédossier en attente" in plain(text(client.get("/admin/")))
