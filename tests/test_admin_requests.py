@@ -386,5 +386,6 @@ def test_the_staff_home_counts_the_requests_to_process(client, sent, make_staff,
     page = plain(text(client.get("/admin/")))
     assert "Télédossiers à traiter" in page
     assert "(CQC)11" in page.replace(" ", "")  # one sent, one in instruction
+    client.post("/admin/deconnexion")
     login_staff(make_staff(procedures=["COMPTE_PARTICULIER"]))
     assert "Aucun télédossier en attente" in plain(text(client.get("/admin/")))
