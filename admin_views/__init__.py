@@ -8,6 +8,7 @@ from admin_views.home import StaffHomeView
 from admin_views.money import InvoiceView, PaymentNotificationView, PaymentView, TariffView
 from admin_views.monitoring import AuditView, OutboxView
 from admin_views.referentials import ApprovalView, NewsView, ProcedureView, SireneView, SubscriptionView
+from admin_views.replacements import ReplacementRequestView
 from admin_views.requests import CqcRequestView
 from admin_views.staff import StaffView
 from models import (
@@ -27,6 +28,7 @@ def init_admin(app):
     admin.add_view(AccountQueueView(Dossier, name="Comptes à analyser", endpoint="account_queue", category="Comptes particuliers"))
     admin.add_view(AccountArchiveView(Dossier, name="Tous les comptes", endpoint="all_accounts", category="Comptes particuliers"))
     admin.add_view(CqcRequestView(Dossier, name="Demandes de CQC", endpoint="cqc_requests", category="Télédossiers"))
+    admin.add_view(ReplacementRequestView(Dossier, name="Remplacements", endpoint="replacement_requests", category="Télédossiers"))
     admin.add_view(CardView(Card, name="Cartes", endpoint="cards_admin", category="Télédossiers"))
     admin.add_view(ApprovalView(Approval, name="Agréments", endpoint="approvals", category="Référentiels"))
     admin.add_view(SireneView(SireneEstablishment, name="Registre Sirene", endpoint="sirene", category="Référentiels"))

@@ -27,10 +27,18 @@ def _number(view, context, card, name):
     return Markup(f'<a href="{url_for(".card", card_id=card.id)}">{escape(card.number)}</a>')
 
 
+def request_url(card):
+    """Return the back-office page of the request that ordered the card: a CQC request or a replacement."""
+    if not card.dossier_id:
+        return None
+    queue = "cqc_requests" if card.dossier.procedure.code == "CQC" else "replacement_requests"
+    return url_for(f"{queue}.show", dossier_id=card.dossier_id)
+
+
 def _request(view, context, card, name):
     if not card.dossier_id:
         return ""
-    return Markup(f'<a href="{url_for("cqc_requests.show", dossier_id=card.dossier_id)}">n° {card.dossier_id}</a>')
+    return Markup(f'<a href="{request_url(card)}">n° {card.dossier_id}</a>')
 
 
 def _row_moves(view, context, card, name):
@@ -170,4 +178,5 @@ class CardView(StaffModelView):
             if can_process else [],
             can_process=can_process,
             state_labels=STATE_LABELS,
+            request_url=request_url(card),
         )

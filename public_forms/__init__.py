@@ -83,9 +83,12 @@ def _error_page(code, title, message):
 
 def init_app(app):
     """Register the public blueprints and the portal's template context."""
-    from public_forms import accounts, auth, cards, centre, home, invoices, password, payments, requests, sandbox, trainings
+    from public_forms import (
+        accounts, auth, cards, centre, home, invoices, password, payments, replacements, requests, sandbox, trainings,
+    )
 
-    for module in (home, auth, password, accounts, trainings, requests, cards, centre, payments, sandbox, invoices):
+    for module in (home, auth, password, accounts, trainings, requests, replacements, cards, centre, payments, sandbox,
+                   invoices):
         app.register_blueprint(module.bp)
 
     for code, title, message in ERRORS:

@@ -1,12 +1,14 @@
 """« Mes cartes »: the driver's CQC cards, « pli non distribué » and the activation on receipt."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import Card, CardState, DocumentKind, Role
+from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, Procedure, Replacement, RequestState, Role
 from public_forms import account_required
-from services import cards, transitions
+from public_forms.requests import AddressForm
+from services import cards, payments, replacements, transitions
 from services import requests as cqc_requests
+from services.accounts import Refused
 
 bp = Blueprint("cards", __name__, url_prefix="/mes-cartes")
 
@@ -22,11 +24,23 @@ def own_card(card_id):
     return card
 
 
+def _original_dossier_id(card):
+    """Return the CQC request whose photo and signature the card carries (a replacement reproduces the card it replaces)."""
+    dossier_id = card.dossier_id
+    for _ in range(20):  # a chain of replacements, never a loop
+        replacement = Replacement.get_or_none(Replacement.dossier == dossier_id) if dossier_id else None
+        if replacement is None:
+            break
+        dossier_id = replacement.card.dossier_id
+    return dossier_id
+
+
 def images_of(card):
     """Return the photo (6) and signature (7) the card reproduces: the request's uploads that are images."""
     images = {}
+    dossier_id = _original_dossier_id(card)
     for kind in (DocumentKind.PHOTO, DocumentKind.SIGNATURE):
-        document = cqc_requests.current_document(card.dossier_id, kind) if card.dossier_id else None
+        document = cqc_requests.current_document(dossier_id, kind) if dossier_id else None
         images[kind.value] = document if document is not None and document.content_type.startswith("image/") else None
     return images
 
@@ -57,20 +71,66 @@ def activate(card_id):
     return redirect(url_for("cards.index"))
 
 
+def redispatch_draft(card):
+    """Return the Solution 2 file of this card still awaiting its payment, or None."""
+    return (
+        Dossier.select().join(Procedure).switch(Dossier).join(Replacement)
+        .where(Procedure.code == "CQC_PND", Dossier.state == RequestState.BROUILLON, Replacement.card == card.id)
+        .order_by(Dossier.id.desc())
+        .first()
+    )
+
+
+def _current_delivery(card, draft):
+    """Return the address fields to start Solution 2 from: the unpaid draft's, else the request's that sent the card."""
+    source = draft.replacement.get() if draft is not None else None
+    if source is None and card.dossier_id:
+        dossier = Dossier.get_by_id(card.dossier_id)
+        source = dossier.cqc.first() or dossier.replacement.first()
+    return {name: getattr(source, name, "") for name in REQUEST_FIELDS} if source is not None else {}
+
+
 @bp.route("/<int:card_id>/pli-non-distribue", methods=["GET", "POST"])
 @account_required(Role.DRIVER)
 def pnd(card_id):
-    """« pli non distribué »: Solution 1 confirms the address and the card is sent again to it."""
+    """« pli non distribué »: Solution 1 confirms the address; Solution 2 gives a new one and pays the re-dispatch fee."""
     card = own_card(card_id)
     if card.state != CardState.PND:
         return redirect(url_for("cards.index"))
+    user = current_user._get_current_object()
+    draft = redispatch_draft(card)
     form = FlaskForm()
-    if form.validate_on_submit():
+    solution_2 = request.method == "POST" and request.form.get("solution") == "2"
+    address = AddressForm(formdata=None if not solution_2 else request.form, data=_current_delivery(card, draft))
+    fee = None
+    try:
+        fee = payments.price("REEXPEDITION")[2] / 100
+    except payments.PaymentError as refusal:
+        fee_error = str(refusal)
+    else:
+        fee_error = None
+    if solution_2:
+        if address.validate() and fee is not None:
+            fields = {name: address[name].data for name in REQUEST_FIELDS}
+            try:
+                if draft is None:
+                    payment = replacements.start_redispatch(card, user, fields)
+                else:  # paying again after an abandoned or refused payment, with the address as now typed
+                    Replacement.update(**fields).where(Replacement.dossier == draft.id).execute()
+                    payment = payments.checkout(draft, user, "REEXPEDITION")
+            except (Refused, payments.PaymentError, transitions.TransitionError) as refusal:
+                flash(str(refusal), "error")
+            else:
+                return redirect(payments.hosted_page_url(payment))
+    elif form.validate_on_submit():
         try:
-            cards.confirm_address(card, current_user._get_current_object())
+            cards.confirm_address(card, user)
+            if draft is not None:  # Solution 2 started but not paid: it no longer applies
+                cqc_requests.cancel(draft, user, comment="Adresse confirmée (solution 1) : réexpédition à la même adresse")
         except transitions.TransitionError as refusal:
             flash(str(refusal), "error")
         else:
             flash("Votre adresse est confirmée : votre carte va vous être réexpédiée à cette même adresse.", "success")
         return redirect(url_for("cards.index"))
-    return render_template("public/cards/pnd.html", card=card, form=form)
+    return render_template("public/cards/pnd.html", card=card, form=form, address=address, fee=fee, fee_error=fee_error,
+                           draft=draft)

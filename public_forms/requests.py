@@ -115,7 +115,11 @@ def card_of(dossier):
 
 def actions(dossier):
     """Return the driver's actions on a request in its state (DESIGN §3), in the order shown."""
-    if dossier.procedure.code != "CQC" or dossier.state == RequestState.ANNULEE:
+    if dossier.procedure.code != "CQC":
+        from public_forms import replacements  # replacements and re-dispatches have their own pages
+
+        return replacements.actions(dossier)
+    if dossier.state == RequestState.ANNULEE:
         return []
     if dossier.state == RequestState.BROUILLON:
         return ["reprendre", "annuler"]

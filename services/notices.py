@@ -76,7 +76,9 @@ def info_requested(dossier, event):
 
 
 def request_accepted(dossier, event):
-    _tell(dossier.user, f"Votre demande n° {dossier.id} est acceptée : votre carte est en fabrication.",
+    # A paid re-dispatch orders no card: the returned one leaves again (card_shipped says where).
+    outcome = "votre carte est réexpédiée" if dossier.procedure.code == "CQC_PND" else "votre carte est en fabrication"
+    _tell(dossier.user, f"Votre demande n° {dossier.id} est acceptée : {outcome}.",
           "requests.index", "Votre demande est acceptée")
 
 

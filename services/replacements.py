@@ -116,8 +116,9 @@ def start_redispatch(card, user, address):
         raise Refused("Cette carte n'est pas revenue en pli non distribué.")
     with db.atomic():
         dossier = transitions.open_dossier("CQC_PND", user, comment="Réexpédition à une nouvelle adresse (solution 2)")
-        Replacement.create(dossier=dossier, card=card, reason="pnd", step="recapitulatif", delivery_name=user.full_name,
-                           billing_name=user.full_name, **address,
+        # The name is optional in `address` (the holder's by default); passing it must not clash.
+        Replacement.create(dossier=dossier, card=card, reason="pnd", step="recapitulatif",
+                           billing_name=user.full_name, **{"delivery_name": user.full_name, **address},
                            billing_address=address["delivery_address"], billing_postal_code=address["delivery_postal_code"],
                            billing_city=address["delivery_city"])
         return payments.checkout(dossier, user, "REEXPEDITION")

@@ -83,9 +83,10 @@ def test_pli_non_distribue_solution_1_sends_the_card_again(client, card, agent, 
     assert f'href="/mes-cartes/{card.id}/pli-non-distribue">pli non distribué</a>' in block
     page = text(client.get(f"/mes-cartes/{card.id}/pli-non-distribue"))
     assert "Solution 1" in page and "Mon adresse est correcte." in page
-    assert "Solution 2" in page and "Mon adresse est incorrecte." in page and "prochaine version" in page
+    assert "Solution 2" in page and "Mon adresse est incorrecte." in page
     assert "12 rue des Lilas" in page and "59000 Lille" in page
-    assert page.count("<form") == 2 and page.count('type="submit"') == 2  # logout + Solution 1 only
+    # logout, Solution 1, Solution 2 (a new address and the fee: tests/test_replacements.py)
+    assert page.count("<form") == 3 and 'name="solution" value="2"' in page
     response = client.post(f"/mes-cartes/{card.id}/pli-non-distribue")
     assert response.headers["Location"].endswith("/mes-cartes/")
     assert "réexpédiée à cette même adresse" in text(client.get("/mes-cartes/"))
