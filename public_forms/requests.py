@@ -134,7 +134,9 @@ def in_progress(user):
     for dossier in Dossier.requests_of(user).where(Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])):
         if dossier.state == RequestState.ACCEPTEE:
             card = card_of(dossier)
-            if card is not None and card.state in (CardState.ACTIVEE, CardState.REMPLACEE):
+            # Done once its card is activated; a paid re-dispatch has no card of its own (the card's
+            # own request follows it).
+            if card is None or card.state in (CardState.ACTIVEE, CardState.REMPLACEE):
                 continue
         items.append((dossier, timeline(dossier)[-1]))
     return items

@@ -147,6 +147,10 @@ def on_paid(payment):
         Anomaly.update(new_value="Payé", corrected_at=now).where(
             Anomaly.dossier == dossier, Anomaly.field == "paiement", Anomaly.corrected_at.is_null()).execute()
         transitions.transition(dossier, "answer", user=user, comment="Remplacement payé par le titulaire")
+    else:
+        # The money is taken but the file no longer waits for it (cancelled meanwhile): staff refund it.
+        audit.record("Paiement reçu pour un dossier qui ne l'attendait plus : à rembourser par un avoir",
+                     payment.reference, f"dossier {dossier.id} à l'état {dossier.state}", user=user)
 
 
 def record_reception(dossier, staff):
