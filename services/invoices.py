@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import (
-    Card, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Procedure, Training, db,
+    Card, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Training, db,
 )
 from services import audit, clock, deadlines, documents, formatting, outbox, storage
 

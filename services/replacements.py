@@ -1,5 +1,4 @@
 """Replacements of a CQC (loss, theft, defect) and the paid re-dispatch of an undelivered card."""
-import datetime as dt
 import uuid
 
 from models import (

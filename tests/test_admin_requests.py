@@ -379,7 +379,8 @@ def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make
 def test_the_staff_home_counts_the_requests_to_process(client, sent, make_staff, login_staff):
     from services import requests as request_service
 
-    first, second = sent(), sent()
+    sent()
+    second = sent()
     agent = make_staff(procedures=["CQC"])
     request_service.take(second, agent)
     login_staff(agent)

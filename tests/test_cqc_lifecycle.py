@@ -6,7 +6,7 @@ import pytest
 from models import (
     Card, CardEvent, CardState, Certificate, CqcRequest, Dossier, DossierEvent, Organisation, RequestState, Training,
 )
-from services import cards, clock as clock_service, deadlines, followups, requests, trainings, transitions
+from services import cards, clock as clock_service, deadlines, followups, requests, transitions
 from services.accounts import Refused
 
 REQUEST_LEGAL = [(e, s, step.target) for e, step in transitions.REQUEST.items() for s in step.sources]
