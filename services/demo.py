@@ -62,7 +62,8 @@ def load():
                              last_name="Dubois", manages_files=True, password_hash=passwords.hash_password("Demo-Admin-2026!"))
         agent = Staff.create(email="agent@hubpro.local", role=StaffRole.AGENT, first_name="Karim", last_name="Benali",
                              created_by=admin, password_hash=passwords.hash_password("Demo-Agent-2026!"))
-        Habilitation.create(staff=agent, procedure=Procedure.by_code("COMPTE_PARTICULIER"))
+        for code in ("COMPTE_PARTICULIER", "CQC", "CQC_PERTE", "CQC_VOL", "CQC_QUALITE", "CQC_PND"):
+            Habilitation.create(staff=agent, procedure=Procedure.by_code(code))
         Subscription.create(procedure=Procedure.by_code("COMPTE_PARTICULIER"), access_modality="portail",
                             start_date=dt.date(2023, 1, 1), notification_email="instruction@hubpro.local")
         for product, amount, start in (("CQC", "25.00", dt.date(2022, 1, 1)), ("CQC", "28.24", dt.date(2023, 9, 1)),

@@ -44,7 +44,7 @@ REFUSED_CARD = "4000 0000 0000 0002"
 
 def amount(text):
     """A pattern for an amount as the pages print it (28,24 € with a non-breaking space)."""
-    return re.compile(re.escape(text).replace(r"\ ", r"\s"))
+    return re.compile(r"\s".join(re.escape(part) for part in text.split(" ")))
 
 
 def set_up(live, monkeypatch):
