@@ -511,7 +511,19 @@ class Dossier(BaseModel):
         return self.anomalies.where(Anomaly.corrected_at.is_null()).order_by(Anomaly.id)
 
 
-class DossierEvent(BaseModel):
+class HistoryStep:
+    """What a file's and a card's history rows share: who made the step, as people read it."""
+
+    @property
+    def actor(self):
+        if self.staff_id:
+            return f"{self.staff} (IN Groupe)"
+        if self.user_id:
+            return self.user.full_name
+        return "Plateforme"
+
+
+class DossierEvent(HistoryStep, BaseModel):
     """One step of a file's history: who moved it, when, from, to, and why."""
 
     dossier = ForeignKeyField(Dossier, backref="history", on_delete="CASCADE")
@@ -523,13 +535,6 @@ class DossierEvent(BaseModel):
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")
     at = DateTimeField(default=_now)
 
-    @property
-    def actor(self):
-        if self.staff_id:
-            return f"{self.staff} (IN Groupe)"
-        if self.user_id:
-            return self.user.full_name
-        return "Plateforme"
 
 
 class Anomaly(BaseModel):
@@ -680,7 +685,7 @@ class Card(BaseModel):
         return STATE_LABELS.get(self.state, self.state)
 
 
-class CardEvent(BaseModel):
+class CardEvent(HistoryStep, BaseModel):
     """One step of a card's history."""
 
     card = ForeignKeyField(Card, backref="history", on_delete="CASCADE")

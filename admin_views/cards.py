@@ -177,6 +177,5 @@ class CardView(StaffModelView):
             moves=[(event, MOVES[event][0]) for event in transitions.allowed_events(card) if event in MOVES]
             if can_process else [],
             can_process=can_process,
-            state_labels=STATE_LABELS,
             request_url=request_url(card),
         )

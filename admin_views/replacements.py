@@ -265,7 +265,6 @@ class ReplacementRequestView(StaffModelView):
             "history": list(dossier.history.order_by(DossierEvent.at, DossierEvent.id)),
             "anomalies": list(dossier.anomalies.order_by(dossier.anomalies.model.id)),
             "faults": replacements.FAULTS,
-            "state_labels": STATE_LABELS,
             "badge": STATE_BADGES.get(dossier.state, "secondary"),
             "decisions": self.decisions(dossier) if can_process else [],
             "can_process": can_process,

@@ -228,7 +228,6 @@ class CqcRequestView(StaffModelView):
             "history": list(dossier.history.order_by(DossierEvent.at, DossierEvent.id)),
             "open_items": [a for a in anomalies if a.corrected_at is None],
             "changed": [a for a in anomalies if a.corrected_at is not None],
-            "state_labels": STATE_LABELS,
             "badge": STATE_BADGES.get(dossier.state, "secondary"),
             "events": [e for e in transitions.allowed_events(dossier) if e in STAFF_EVENTS] if can_process else [],
             "can_process": can_process,

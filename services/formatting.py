@@ -36,8 +36,16 @@ def siret_fr(value):
     return f"{value[:3]} {value[3:6]} {value[6:9]} {value[9:]}"
 
 
+def state_fr(state):
+    """Name a file's or a card's state as people read it (« En cours d'instruction »)."""
+    from models import STATE_LABELS
+
+    return STATE_LABELS.get(state, state or "")
+
+
 def init_app(app):
     """Register the filters every template uses."""
+    app.add_template_filter(state_fr)
     app.add_template_filter(date_fr)
     app.add_template_filter(datetime_fr)
     app.add_template_filter(money)
