@@ -2,15 +2,13 @@
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
-from markupsafe import Markup, escape
 from peewee import fn
 
-from admin_views.base import StaffModelView, when
-from admin_views.requests import HIDDEN_BY_DEFAULT, STATE_BADGES, _waiting
+from admin_views.requests import HIDDEN_BY_DEFAULT, STATE_BADGES, RequestQueue
 from models import (
     STATE_LABELS,
     Card,
@@ -37,12 +35,6 @@ MOTIFS = {code: replacements.REASON_LABELS[reason] for reason, code in replaceme
 MOTIFS["CQC_PND"] = "Réexpédition (pli non distribué)"
 
 
-def _holder(view, context, dossier, name):
-    url = url_for(".show", dossier_id=dossier.id)
-    user = dossier.user
-    return Markup(f'<a href="{url}">{escape(user.last_name.upper())} {escape(user.first_name)}</a>')
-
-
 def _payment(view, context, dossier, name):
     last = Payment.select().where(Payment.dossier == dossier.id).order_by(Payment.id.desc()).first()
     if last is None:
@@ -57,43 +49,20 @@ class MotifFilter(FilterEqual):
         return query.where(Procedure.code == value)
 
 
-class ReplacementRequestView(StaffModelView):
+class ReplacementRequestView(RequestQueue):
     """The replacement files of the procedures this staff member may see, oldest sent first."""
 
-    can_create = False
-    can_edit = False
-    column_display_actions = False
     list_template = "admin/replacements/list.html"
     column_list = ("submitted_at", "id", "holder", "email", "motif", "card", "state", "payment", "waiting")
-    column_labels = {
-        "submitted_at": "Envoyée le",
-        "id": "N°",
-        "holder": "Titulaire",
-        "email": "Adresse électronique",
-        "motif": "Motif",
-        "card": "Carte concernée",
-        "state": "Statut",
-        "payment": "Paiement",
-        "waiting": "Attente",
-    }
-    column_sortable_list = ("submitted_at", "id")
-    column_default_sort = ("submitted_at", False)
-    column_searchable_list = (User.last_name,)
+    column_labels = {**RequestQueue.column_labels, "motif": "Motif", "card": "Carte concernée", "payment": "Paiement"}
     search_hint = "Nom, adresse électronique ou n° de carte"
-    state_filter = FilterEqual(
-        Dossier.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in RequestState]
-    )
     motif_filter = MotifFilter(Dossier.procedure, "Motif", options=list(MOTIFS.items()))
-    column_filters = [state_filter, motif_filter]
+    column_filters = [RequestQueue.state_filter, motif_filter]
     column_formatters = {
-        "submitted_at": when("submitted_at"),
-        "holder": _holder,
-        "email": lambda v, c, d, n: d.user.email,
+        **RequestQueue.column_formatters,
         "motif": lambda v, c, d, n: MOTIFS.get(d.procedure.code, d.procedure.name),
         "card": lambda v, c, d, n: d.replacement_row.old_card.number,
-        "state": lambda v, c, d, n: STATE_LABELS.get(d.state, d.state),
         "payment": _payment,
-        "waiting": _waiting,
     }
 
     def scoped_query(self):
@@ -112,17 +81,6 @@ class ReplacementRequestView(StaffModelView):
         like = f"%{term}%"
         clause = (User.last_name ** like) | (User.first_name ** like) | (User.email ** like) | (Card.number ** like)
         return clause | (Dossier.id == int(term)) if term.isdigit() else clause
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        g.replacement_state_chosen = any(self._filters[flt] is self.state_filter for flt, _, _ in filters or [])
-        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
-
-    def get_query(self):
-        # Without a chosen state the queue shows what was sent: drafts and cancelled files stay out.
-        query = super().get_query()
-        if not g.get("replacement_state_chosen"):
-            query = query.where(Dossier.state.not_in(HIDDEN_BY_DEFAULT))
-        return query
 
     def _filter_key(self, flt):
         return next(k for k, (_, f) in self._filter_args.items() if f is flt)

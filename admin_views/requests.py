@@ -62,40 +62,58 @@ def _waiting(view, context, dossier, name):
     return f"{days} j {hours} h" if days else (f"{hours} h" if hours else "< 1 h")
 
 
-class CqcRequestView(StaffModelView):
-    """The CQC requests of the procedures this staff member may see, oldest sent first."""
+class RequestQueue(StaffModelView):
+    """What every request queue shares: oldest sent first, a state filter, drafts and cancelled files hidden."""
 
     can_create = False
     can_edit = False
     column_display_actions = False
-    list_template = "admin/requests/list.html"
-    column_list = ("submitted_at", "id", "holder", "email", "licence", "training", "state", "waiting")
     column_labels = {
         "submitted_at": "Envoyée le",
         "id": "N°",
         "holder": "Titulaire",
         "email": "Adresse électronique",
-        "licence": "N° de permis",
-        "training": "Formation",
         "state": "Statut",
         "waiting": "Attente",
     }
     column_sortable_list = ("submitted_at", "id")
     column_default_sort = ("submitted_at", False)
     column_searchable_list = (User.last_name,)
-    search_hint = "Nom, adresse électronique ou n° de permis"
     state_filter = FilterEqual(
         Dossier.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in RequestState]
     )
-    column_filters = [state_filter]
     column_formatters = {
         "submitted_at": when("submitted_at"),
         "holder": _holder,
         "email": lambda v, c, d, n: d.user.email,
-        "licence": lambda v, c, d, n: d.user.profile.licence_number,
-        "training": lambda v, c, d, n: d.cqc_request.training.title,
         "state": lambda v, c, d, n: STATE_LABELS.get(d.state, d.state),
         "waiting": _waiting,
+    }
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        g.state_chosen = any(self._filters[flt] is self.state_filter for flt, _, _ in filters or [])
+        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+
+    def get_query(self):
+        # Without a chosen state the queue shows what was sent: drafts and cancelled files stay out.
+        query = super().get_query()
+        if not g.get("state_chosen"):
+            query = query.where(Dossier.state.not_in(HIDDEN_BY_DEFAULT))
+        return query
+
+
+class CqcRequestView(RequestQueue):
+    """The CQC requests of the procedures this staff member may see, oldest sent first."""
+
+    list_template = "admin/requests/list.html"
+    column_list = ("submitted_at", "id", "holder", "email", "licence", "training", "state", "waiting")
+    column_labels = {**RequestQueue.column_labels, "licence": "N° de permis", "training": "Formation"}
+    search_hint = "Nom, adresse électronique ou n° de permis"
+    column_filters = [RequestQueue.state_filter]
+    column_formatters = {
+        **RequestQueue.column_formatters,
+        "licence": lambda v, c, d, n: d.user.profile.licence_number,
+        "training": lambda v, c, d, n: d.cqc_request.training.title,
     }
 
     def scoped_query(self):
@@ -117,17 +135,6 @@ class CqcRequestView(StaffModelView):
             (User.last_name ** like) | (User.first_name ** like) | (User.email ** like)
             | (Driver.licence_number ** f"%{term.replace(' ', '').upper()}%")
         )
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
-        g.cqc_state_chosen = bool(filters)
-        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
-
-    def get_query(self):
-        # Without a chosen state the queue shows what was sent: drafts and cancelled requests stay out.
-        query = super().get_query()
-        if not g.get("cqc_state_chosen"):
-            query = query.where(Dossier.state.not_in(HIDDEN_BY_DEFAULT))
-        return query
 
     def state_links(self):
         """Return (label, url, count, active) for the quick state choices above the list."""
