@@ -23,7 +23,6 @@ from models import (
     RequestState,
     User,
 )
-from public_forms.files import stored_file
 from services import audit, replacements, requests, transitions
 from services.accounts import Refused
 from services.formatting import money
@@ -230,15 +229,3 @@ class ReplacementRequestView(RequestQueue):
             "errors": errors,
             "is_quality": data.reason == ReplacementReason.QUALITE,
         }
-
-    @expose("/document/<int:document_id>")
-    def document(self, document_id):
-        """Show a theft declaration in the page, to staff who may see its file."""
-        document = Document.get_or_none(Document.id == document_id) or abort(404)
-        self.get_one(document.dossier_id) or abort(404)
-        name = document.original_name or f"{document.kind}-{document.id}"
-        response = stored_file(document.path, document.content_type, name)
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        if document.content_type.startswith("image/"):
-            response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-        return response

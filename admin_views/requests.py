@@ -101,6 +101,19 @@ class RequestQueue(StaffModelView):
             query = query.where(Dossier.state.not_in(HIDDEN_BY_DEFAULT))
         return query
 
+    @expose("/document/<int:document_id>")
+    def document(self, document_id):
+        """Show an uploaded document in the page, to staff who may see its file."""
+        document = Document.get_or_none(Document.id == document_id) or abort(404)
+        self.get_one(document.dossier_id) or abort(404)
+        name = document.original_name or f"{document.kind}-{document.id}"
+        response = stored_file(document.path, document.content_type, name)
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        if document.content_type.startswith("image/"):
+            # An image opened on its own must not run anything (browsers' PDF viewers need their scripts).
+            response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+        return response
+
 
 class CqcRequestView(RequestQueue):
     """The CQC requests of the procedures this staff member may see, oldest sent first."""
@@ -242,15 +255,3 @@ class CqcRequestView(RequestQueue):
             "errors": errors,
         }
 
-    @expose("/document/<int:document_id>")
-    def document(self, document_id):
-        """Show an uploaded document in the page, to staff who may see its request."""
-        document = Document.get_or_none(Document.id == document_id) or abort(404)
-        self.get_one(document.dossier_id) or abort(404)
-        name = document.original_name or f"{document.kind}-{document.id}"
-        response = stored_file(document.path, document.content_type, name)
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        if document.content_type.startswith("image/"):
-            # An image opened on its own must not run anything (browsers' PDF viewers need their scripts).
-            response.headers["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
-        return response

@@ -22,6 +22,7 @@ from models import (
 )
 from public_forms import account_required
 from public_forms import fields as f
+from public_forms import requests as requests_views
 from public_forms.requests import FORMATS, RUBRIQUES, TOO_BIG, timeline
 from services import documents, payments, replacements, storage, transitions
 from services import requests as cqc_requests
@@ -366,17 +367,9 @@ def resume(dossier_id):
 @bp.route("/<int:dossier_id>/annuler", methods=["POST"])
 @account_required(Role.DRIVER)
 def cancel(dossier_id):
-    """Cancel a draft: the information and documents given are not kept."""
-    dossier, _ = own_file(dossier_id)
-    if FlaskForm().validate_on_submit():
-        try:
-            cqc_requests.cancel(dossier, current_user._get_current_object())
-        except transitions.TransitionError as refusal:
-            flash(str(refusal), "error")
-        else:
-            flash(f"Votre demande n° {dossier.id} est annulée : les informations et documents fournis ne sont pas conservés.",
-                  "success")
-    return redirect(url_for("requests.index", rubrique="en-cours"))
+    """Cancel a replacement draft (the same cancellation as any request's)."""
+    own_file(dossier_id)
+    return requests_views.cancel(dossier_id)
 
 
 # --- After validation ---------------------------------------------------------------------------

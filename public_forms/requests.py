@@ -324,8 +324,8 @@ def sent(dossier_id):
 @bp.route("/<int:dossier_id>/annuler", methods=["POST"])
 @account_required(Role.DRIVER)
 def cancel(dossier_id):
-    """Cancel a draft: the information and documents given are not kept."""
-    dossier, _ = own_draft(dossier_id)
+    """Cancel a draft of any procedure: the information and documents given are not kept."""
+    dossier = own_request(dossier_id)
     if FlaskForm().validate_on_submit():
         try:
             cqc_requests.cancel(dossier, current_user._get_current_object())
