@@ -6,7 +6,8 @@ from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, when
 from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User
-from services import accounts, clock, deadlines, transitions
+from services import accounts, transitions
+from models import clock, deadlines
 
 PROCEDURE = "COMPTE_PARTICULIER"
 

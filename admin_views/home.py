@@ -8,7 +8,8 @@ from peewee import fn
 
 from models import AccountState, Dossier, Procedure, RequestState, Staff, db, normalize_email
 from public_forms.auth import LoginForm, check_login, safe_next
-from services import audit, clock, deadlines
+from services import audit
+from models import clock, deadlines
 
 
 class StaffHomeView(AdminIndexView):

@@ -21,8 +21,8 @@ from admin_views.base import ReadOnlyView, StaffModelView, day, when
 from models import (
     PAYMENT_STATUS_LABELS, PRODUCTS, Invoice, InvoiceKind, Payment, PaymentNotification, PaymentStatus, Tariff,
 )
-from public_forms.files import pdf_response
-from services import audit, clock, invoices, storage
+from services import audit, invoices, storage
+from models import clock
 from services.formatting import money
 
 #: The columns of the accounting export, in order.
@@ -337,7 +337,7 @@ class InvoiceView(ReadOnlyView):
         if not intact:
             current_app.logger.error("Facture %s : PDF stocké absent ou altéré", invoice.display_number)
             abort(500)
-        return pdf_response(invoice.pdf_path, f"{invoice.display_number}.pdf", download=bool(request.args.get("telecharger")))
+        return storage.send_pdf(invoice.pdf_path, f"{invoice.display_number}.pdf", download=bool(request.args.get("telecharger")))
 
     @expose("/avoir/<int:invoice_id>", methods=["GET", "POST"])
     def credit(self, invoice_id):

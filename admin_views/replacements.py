@@ -24,7 +24,7 @@ from models import (
     User,
 )
 from services import audit, replacements, requests, transitions
-from services.accounts import Refused
+from services.errors import Refused
 from services.formatting import money
 
 #: The procedures of this queue: the three motifs and the paid re-dispatch of an undelivered card.

@@ -25,9 +25,10 @@ from models import (
     Training,
     User,
 )
-from public_forms.files import stored_file
-from services import audit, clock, requests, transitions
-from services.accounts import Refused
+from services.storage import send as stored_file
+from services import audit, requests, transitions
+from models import clock
+from services.errors import Refused
 
 PROCEDURE = "CQC"
 #: What the queue hides unless a state is chosen: drafts the holder has not sent, and cancelled ones.

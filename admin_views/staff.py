@@ -10,7 +10,7 @@ from wtforms.validators import DataRequired, Email, Length
 from admin_views.base import StaffModelView, when
 from models import Procedure, Staff, StaffRole, STAFF_ROLE_LABELS, db
 from services import staff as staff_service
-from services.accounts import Refused
+from services.errors import Refused
 
 REQUIRED = "Ce champ est obligatoire."
 

@@ -1,6 +1,6 @@
 """Purge password, activation and correction links expired or used long ago."""
 from models import Token
-from services import clock, deadlines
+from models import clock, deadlines
 
 
 def run():

@@ -8,7 +8,8 @@ from wtforms import PasswordField, StringField
 
 from models import User, db
 from public_forms import fields as f
-from services import accounts, audit, clock, passwords, throttle
+from services import accounts, audit, passwords, throttle
+from models import clock
 
 bp = Blueprint("auth", __name__)
 

@@ -8,7 +8,7 @@ from public_forms import account_required
 from public_forms.requests import AddressForm
 from services import cards, payments, replacements, transitions
 from services import requests as cqc_requests
-from services.accounts import Refused
+from services.errors import Refused
 
 bp = Blueprint("cards", __name__, url_prefix="/mes-cartes")
 

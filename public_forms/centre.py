@@ -17,7 +17,8 @@ from models import (
 )
 from public_forms import account_required
 from public_forms import fields as f
-from services import clock, trainings
+from services import trainings
+from models import clock
 
 bp = Blueprint("centre", __name__, url_prefix="/centre")
 

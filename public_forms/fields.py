@@ -7,7 +7,7 @@ from wtforms import DateField, ValidationError
 from wtforms.validators import DataRequired, Length, StopValidation
 
 from models import normalize_email
-from services import clock
+from models import clock
 
 REQUIRED = "Ce champ est obligatoire."
 LICENCE_FORMATS = (re.compile(r"^\d{2}[A-Z]{2}\d{5}$"), re.compile(r"^\d{12}$"))

@@ -6,7 +6,7 @@ from models import Consent, Dossier, News, Notification, Role
 from public_forms import account_required
 from public_forms.auth import LoginForm
 from public_forms.requests import in_progress
-from services import clock
+from models import clock
 
 bp = Blueprint("home", __name__)
 

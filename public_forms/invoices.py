@@ -9,7 +9,8 @@ from flask_login import current_user
 
 from models import Invoice, Role, User
 from public_forms import ORG_ROLES, account_required
-from services import clock, deadlines, invoices, storage
+from services import invoices, storage
+from models import clock, deadlines
 
 bp = Blueprint("invoices", __name__)
 

@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from models import Payment, PaymentStatus, RequestState
 from public_forms import account_required
-from services import clock, payments
+from services import payments
+from models import clock
 
 bp = Blueprint("payments", __name__)
 

@@ -26,7 +26,7 @@ from public_forms import requests as requests_views
 from public_forms.requests import FORMATS, RUBRIQUES, TOO_BIG, timeline
 from services import documents, payments, replacements, storage, transitions
 from services import requests as cqc_requests
-from services.accounts import Refused
+from services.errors import Refused
 
 bp = Blueprint("replacements", __name__, url_prefix="/mes-demandes/remplacement")
 

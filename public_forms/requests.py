@@ -38,10 +38,10 @@ from models import (
 )
 from public_forms import account_required
 from public_forms import fields as f
-from public_forms.files import stored_file
+from services.storage import send as stored_file
 from services import requests as cqc_requests
 from services import storage, transitions
-from services.accounts import Refused
+from services.errors import Refused
 
 bp = Blueprint("requests", __name__, url_prefix="/mes-demandes")
 

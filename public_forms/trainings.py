@@ -4,8 +4,8 @@ from flask_login import current_user
 
 from models import CATEGORIES, Certificate, Role, Training
 from public_forms import account_required
-from public_forms.files import pdf_response
-from services import clock
+from services import storage
+from models import clock
 
 bp = Blueprint("trainings", __name__)
 
@@ -36,7 +36,7 @@ def summary(training_id):
     if not Training.summaries_of(current_user._get_current_object()).where(Training.id == training.id).exists():
         abort(404)
     name = f"recapitulatif-{training.kind}-{training.category}-{training.end_date:%Y%m%d}.pdf".lower()
-    return pdf_response(training.summary_path, name, download=bool(request.args.get("telecharger")))
+    return storage.send_pdf(training.summary_path, name, download=bool(request.args.get("telecharger")))
 
 
 @bp.route("/mes-certificats")
@@ -59,4 +59,4 @@ def certificate(certificate_id):
     item = Certificate.get_or_none(Certificate.id == certificate_id, Certificate.user == current_user.id)
     if item is None or not item.pdf_path:
         abort(404)
-    return pdf_response(item.pdf_path, f"certificat-de-qualification-{item.issued_on:%Y%m%d}.pdf", download=True)
+    return storage.send_pdf(item.pdf_path, f"certificat-de-qualification-{item.issued_on:%Y%m%d}.pdf", download=True)

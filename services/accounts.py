@@ -20,16 +20,9 @@ from models import (
     db,
     normalize_email,
 )
-from services import audit, clock, notices, outbox, sirene, trainings, transitions
-
-
-class Refused(Exception):
-    """A creation the rules refuse; ``field`` names the form field the message belongs to."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+from services.errors import Refused
+from services import audit, notices, outbox, sirene, trainings, transitions
+from models import clock
 
 
 def check_email_free(email):

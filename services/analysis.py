@@ -1,6 +1,7 @@
 """Sweeps over the files that reach the instructing service."""
 from models import AccountState, Dossier, Habilitation, Procedure, Staff, StaffRole, Subscription, db
-from services import clock, deadlines, outbox
+from services import outbox
+from models import clock, deadlines
 
 
 def overdue_accounts():

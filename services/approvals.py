@@ -3,7 +3,8 @@ import csv
 import datetime as dt
 
 from models import Approval, db
-from services import audit, clock, outbox, sirene
+from services import audit, outbox, sirene
+from models import clock
 
 CATEGORIES = ("Marchandises", "Voyageurs")
 TRAININGS = ("FIMO", "Passerelle", "FCO")

@@ -22,7 +22,8 @@ from models import (
     User,
     db,
 )
-from services import clock, passwords, sirene, trainings, transitions
+from services import passwords, sirene, trainings, transitions
+from models import clock
 
 SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "sirene_sample.csv")
 

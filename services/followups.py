@@ -1,6 +1,7 @@
 """Sweeps that follow up the holders' files: unanswered information requests, abandoned drafts."""
 from models import Dossier, Procedure, RequestState, db
-from services import clock, deadlines, outbox, requests
+from services import outbox, requests
+from models import clock, deadlines
 
 
 def remind_unanswered():

@@ -2,7 +2,7 @@
 import datetime as dt
 from decimal import Decimal
 
-from services import clock
+from models import clock
 
 
 def date_fr(value):

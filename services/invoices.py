@@ -7,7 +7,8 @@ from flask import current_app
 from models import (
     Card, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Training, db,
 )
-from services import audit, clock, deadlines, documents, formatting, outbox, storage
+from services import audit, documents, formatting, outbox, storage
+from models import clock, deadlines
 
 CENT = Decimal("0.01")
 #: Invoices are payable within this many days.

@@ -16,14 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import Payment, PaymentNotification, PaymentStatus, PRODUCTS, Tariff, db
-from services import audit, clock, invoices, outbox, replacements
+from services.errors import PaymentError
+from services import audit, invoices, outbox, replacements
+from models import clock
 
 #: The fields a notification carries besides its signature.
 NOTIFICATION_FIELDS = ("reference", "amount", "currency", "status", "transaction")
-
-
-class PaymentError(Exception):
-    """A payment that cannot start (no tariff) or a notification refused; the message says why."""
 
 
 def sign(fields, secret=None):

@@ -4,8 +4,9 @@ import uuid
 from models import (
     Anomaly, Card, CardEvent, CardState, DocumentKind, Dossier, Replacement, ReplacementReason, RequestState, db,
 )
-from services import audit, clock, payments, transitions
-from services.accounts import Refused
+from services import audit, payments, transitions
+from models import clock
+from services.errors import Refused
 
 PROCEDURES = {
     ReplacementReason.PERTE: "CQC_PERTE",

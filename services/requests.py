@@ -3,8 +3,9 @@ from models import (
     Anomaly, CARD_TRAININGS, Certificate, CqcRequest, Document, DocumentKind, Dossier, REQUEST_FIELDS,
     RequestState, Training, db,
 )
-from services import audit, cards, clock, storage, transitions
-from services.accounts import Refused
+from services import audit, cards, storage, transitions
+from models import clock
+from services.errors import Refused
 
 #: The steps of the CQC request, in order; a draft resumes at the one it reached.
 STEPS = ["identite", "photo", "signature", "piece_identite", "adresse", "recapitulatif"]

@@ -15,7 +15,7 @@ from stdnum import exceptions as stdnum_errors
 from stdnum.fr import siret as stdnum_siret
 
 from models import SireneEstablishment, db
-from services import clock
+from models import clock
 
 
 class Establishment(NamedTuple):

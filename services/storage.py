@@ -3,7 +3,11 @@ import hashlib
 import os
 import secrets
 
-from flask import current_app
+from urllib.parse import quote
+
+from flask import Response, abort, current_app
+
+from services.errors import UploadRefused
 
 #: Accepted upload types, recognised by their first bytes (never by the name or the browser's word).
 SIGNATURES = {
@@ -12,10 +16,6 @@ SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": ("image/png", ".png"),
 }
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-
-
-class UploadRefused(ValueError):
-    """An upload the rules refuse; the message is for the user."""
 
 
 def _root():
@@ -79,3 +79,23 @@ def check_upload(file_storage):
 
 def digest(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def send(relative, content_type, filename, *, download=False):
+    """Return a stored file as a response, inline (viewed in the browser) or as an attachment, never cached."""
+    try:
+        data = read(relative)
+    except (FileNotFoundError, ValueError):
+        abort(404)
+    disposition = "attachment" if download else "inline"
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "")
+    response = Response(data, mimetype=content_type)
+    response.headers["Content-Disposition"] = f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def send_pdf(relative, filename, *, download=False):
+    """Return a stored PDF, inline or as a download."""
+    return send(relative, "application/pdf", filename, download=download)

@@ -5,7 +5,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from models import Throttle, db
-from services import clock, deadlines
+from models import clock, deadlines
 
 
 def _row(key):

@@ -3,7 +3,7 @@ import hashlib
 import secrets
 
 from models import Token, TokenPurpose
-from services import clock, deadlines
+from models import clock, deadlines
 
 
 class LinkError(Exception):

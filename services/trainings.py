@@ -2,7 +2,8 @@
 from models import (
     AccountState, CARD_TRAININGS, Certificate, Dossier, Driver, Procedure, Training, User, db,
 )
-from services import audit, clock, deadlines, documents, notices, storage
+from services import audit, documents, notices, storage
+from models import clock, deadlines
 
 
 def record(centre, recorded_by, **data):

@@ -19,11 +19,9 @@ from models import (
     STATE_LABELS,
     db,
 )
-from services import clock, notices
-
-
-class TransitionError(Exception):
-    """An event that the lifecycle does not allow from the current state."""
+from services import notices
+from services.errors import TransitionError
+from models import clock
 
 
 @dataclass(frozen=True)

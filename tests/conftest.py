@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from models import MODELS, InvoiceSequence, Procedure, PROCEDURES, db
-from services import clock as clock_module
+from models import clock as clock_module
 
 TEST_PASSWORD = "Correct-Horse-42!"
 

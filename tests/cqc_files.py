@@ -7,7 +7,8 @@ import zlib
 from werkzeug.datastructures import FileStorage
 
 from models import Approval, CqcRequest, Dossier, Organisation, Role, User
-from services import clock, passwords, requests, trainings
+from services import passwords, requests, trainings
+from models import clock
 from tests.conftest import TEST_PASSWORD
 
 FORMATRANS = "47728084603753"

@@ -5,7 +5,8 @@ import io
 from werkzeug.datastructures import FileStorage
 
 from models import Organisation
-from services import clock, trainings
+from services import trainings
+from models import clock
 from services import requests as cqc_requests
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200

@@ -19,7 +19,8 @@ from models import (
     StaffRole,
     db,
 )
-from services import clock, deadlines, requests, transitions
+from services import requests, transitions
+from models import clock, deadlines
 from tests.conftest import last_email
 from tests.cqc_files import PDF, PNG, make_centre, png, record_for, sent_request, upload
 

@@ -6,8 +6,9 @@ import pytest
 from models import (
     Card, CardEvent, CardState, Certificate, CqcRequest, Dossier, DossierEvent, Organisation, RequestState, Training,
 )
-from services import cards, clock as clock_service, deadlines, followups, requests, transitions
-from services.accounts import Refused
+from services import cards, followups, requests, transitions
+from models import clock as clock_service, deadlines
+from services.errors import Refused
 
 REQUEST_LEGAL = [(e, s, step.target) for e, step in transitions.REQUEST.items() for s in step.sources]
 REQUEST_ILLEGAL = [(e, s) for e, step in transitions.REQUEST.items() for s in RequestState if s not in step.sources]

@@ -4,7 +4,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from models import Channel, OutboxMessage, OutboxStatus, db
-from services import clock as clock_service
+from models import clock as clock_service
 from services import outbox
 
 

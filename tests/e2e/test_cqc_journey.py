@@ -106,7 +106,8 @@ def test_cqc_de_la_formation_a_l_activation_de_la_carte(live, new_page, deliver,
         StaffRole,
         User,
     )
-    from services import accounts, clock, deadlines, passwords
+    from services import accounts, passwords
+    from models import clock, deadlines
     from tests.cqc_files import PDF, make_centre, make_member
 
     # 1. Set-up as the operators would have left it: an approved centre and its administrator, an active

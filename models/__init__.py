@@ -16,7 +16,7 @@ from peewee import (
     TextField,
 )
 
-from services import clock
+from models import clock
 
 db = DatabaseProxy()
 
@@ -594,7 +594,7 @@ class Training(BaseModel):
     @classmethod
     def summaries_of(cls, user, category=None):
         """Return the summaries a driver sees: initial trainings always, FCO for 6 years after issue."""
-        from services import deadlines
+        from models import deadlines
 
         six_years_ago = dt.datetime.combine(deadlines.add_years(clock.today(), -deadlines.FCO_SUMMARY_YEARS), dt.time())
         query = cls.select().where(
