@@ -7,6 +7,7 @@ from markupsafe import Markup, escape
 from admin_views.base import StaffModelView, when
 from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User
 from services import accounts, transitions
+from services.errors import Refused
 from models import clock, deadlines
 
 PROCEDURE = "COMPTE_PARTICULIER"
@@ -102,7 +103,7 @@ class AccountQueueView(StaffModelView):
                     flash("Le compte est déclaré non conforme : le titulaire est invité à corriger.", "success")
                     return redirect(url_for(".index_view"))
                 abort(400)
-            except (accounts.Refused, transitions.TransitionError) as error:
+            except Refused as error:
                 errors.append(str(error))
         user = dossier.user
         return self.render(

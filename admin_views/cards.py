@@ -8,11 +8,11 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, day
-from models import STATE_LABELS, Card, CardEvent, CardState, Dossier
+from models import STATE_LABELS, Card, CardEvent, CardState, Dossier, ProcedureCode
 from services import audit, cards, transitions
 
 #: Cards are ordered by CQC requests: acting on them is processing CQC files.
-PROCEDURE = "CQC"
+PROCEDURE = ProcedureCode.CQC
 #: The moves staff make here, with the words of the buttons and of the reports.
 MOVES = {
     "ship": ("Expédier", "expédiée(s)", "Carte expédiée par IN Groupe"),
@@ -31,7 +31,7 @@ def request_url(card):
     """Return the back-office page of the request that ordered the card: a CQC request or a replacement."""
     if not card.dossier_id:
         return None
-    queue = "cqc_requests" if card.dossier.procedure.code == "CQC" else "replacement_requests"
+    queue = "cqc_requests" if card.dossier.procedure.code == ProcedureCode.CQC else "replacement_requests"
     return url_for(f"{queue}.show", dossier_id=card.dossier_id)
 
 

@@ -17,27 +17,30 @@ from models import (
     DossierEvent,
     Payment,
     PaymentStatus,
+    DocumentKind,
     Procedure,
+    ProcedureCode,
     Replacement,
     ReplacementReason,
     RequestState,
     User,
 )
-from services import audit, replacements, requests, transitions
+from services import audit, dossiers, transitions, uploads
+from services.procedures import replacements
 from services.errors import Refused
 from services.formatting import money
 
 #: The procedures of this queue: the three motifs and the paid re-dispatch of an undelivered card.
-PROCEDURES = (*replacements.PROCEDURES.values(), "CQC_PND")
+PROCEDURES = (*replacements.CODES.values(), ProcedureCode.CQC_PND)
 #: The motif each procedure stands for in the list.
-MOTIFS = {code: replacements.REASON_LABELS[reason] for reason, code in replacements.PROCEDURES.items()}
-MOTIFS["CQC_PND"] = "Réexpédition (pli non distribué)"
+MOTIFS = {code: replacements.REASON_LABELS[reason] for reason, code in replacements.CODES.items()}
+MOTIFS[ProcedureCode.CQC_PND] = "Réexpédition (pli non distribué)"
 
 
 def _payment(view, context, dossier, name):
     last = Payment.select().where(Payment.dossier == dossier.id).order_by(Payment.id.desc()).first()
     if last is None:
-        return "Gratuit" if dossier.procedure.code == "CQC_QUALITE" else "—"
+        return "Gratuit" if dossier.procedure.code == ProcedureCode.CQC_QUALITE else "—"
     return f"{last.status_label} ({money(Decimal(last.amount_cents) / 100)})"
 
 
@@ -137,14 +140,14 @@ class ReplacementRequestView(RequestQueue):
         """Return the decisions the file's motif and state allow on this page."""
         data = dossier.replacement_row
         code = dossier.procedure.code
-        if code == "CQC_PND":
+        if code == ProcedureCode.CQC_PND:
             return []  # re-dispatched automatically once the fee is paid
         state = dossier.state
         allowed = set(transitions.allowed_events(dossier))
         shown = []
         if "take" in allowed:
             shown.append("take")
-        if code == "CQC_QUALITE":
+        if code == ProcedureCode.CQC_QUALITE:
             if state in (RequestState.ENVOYEE, RequestState.EN_INSTRUCTION):
                 if data.received_at is None:
                     shown.append("receive")
@@ -168,17 +171,17 @@ class ReplacementRequestView(RequestQueue):
             return None
         try:
             if decision == "take":
-                requests.take(dossier, staff)
+                dossiers.take(dossier, staff)
                 audit.record("Remplacement pris en instruction", f"dossier {dossier.id}")
                 flash("Le dossier est pris en instruction.", "success")
             elif decision == "accept":
-                card = requests.accept(dossier, staff)
+                card = dossiers.accept(dossier, staff)
                 audit.record("Remplacement accepté", f"dossier {dossier.id}", f"carte {card.number}")
                 flash(f"Demande acceptée : la carte de remplacement n° {card.number} est commandée (en fabrication), "
                       f"identique à la carte n° {dossier.replacement_row.old_card.number}, désormais remplacée.", "success")
             elif decision == "reject":
                 typed["reject_reason"] = request.form.get("reject_reason", "")
-                requests.reject(dossier, staff, typed["reject_reason"])
+                dossiers.reject(dossier, staff, typed["reject_reason"])
                 audit.record("Remplacement refusé", f"dossier {dossier.id}", typed["reject_reason"].strip())
                 flash("La demande est refusée : le titulaire est prévenu du motif.", "success")
             elif decision == "receive":
@@ -195,7 +198,7 @@ class ReplacementRequestView(RequestQueue):
                 else:
                     flash("Erreur imputée au conducteur : il est notifié et doit régler le remplacement.", "success")
             return here
-        except (Refused, transitions.TransitionError) as error:
+        except Refused as error:
             errors.append(str(error))
             return None
 
@@ -213,8 +216,8 @@ class ReplacementRequestView(RequestQueue):
             "reason": data.reason,
             "old_card": data.old_card,
             "new_card": Card.select().where(Card.dossier == dossier).order_by(Card.id.desc()).first(),
-            "defects": [d.strip() for d in (data.defects or "").split(",") if d.strip()],
-            "theft_declaration": requests.current_document(dossier, replacements.THEFT_DECLARATION),
+            "defects": data.defect_list,
+            "theft_declaration": uploads.current_document(dossier, DocumentKind.THEFT_DECLARATION),
             "previous": [d for d in documents if d.replaced_at is not None],
             "payments": payments,
             "invoices": {p.id: p.invoices.first() for p in payments if p.status == PaymentStatus.PAID},

@@ -21,20 +21,20 @@ from models import (
     DossierEvent,
     Driver,
     Procedure,
+    ProcedureCode,
     RequestState,
     Training,
     User,
 )
-from services.storage import send as stored_file
-from services import audit, requests, transitions
+from services import audit, dossiers, procedures, storage, transitions, uploads
 from models import clock
 from services.errors import Refused
 
-PROCEDURE = "CQC"
+PROCEDURE = ProcedureCode.CQC
 #: What the queue hides unless a state is chosen: drafts the holder has not sent, and cancelled ones.
 HIDDEN_BY_DEFAULT = (RequestState.BROUILLON, RequestState.ANNULEE)
 #: The documents a CQC request collects, in the order of its steps.
-CQC_DOCUMENTS = list(requests.STEP_DOCUMENTS.values())
+CQC_DOCUMENTS = list(procedures.get(PROCEDURE).documents)
 #: What an information request may name: a request field or one of those documents.
 ASKABLE = [*REQUEST_FIELDS, *(f"document:{kind}" for kind in CQC_DOCUMENTS)]
 #: The decisions staff take on this page (the holder sends, cancels and answers from the portal).
@@ -108,7 +108,7 @@ class RequestQueue(StaffModelView):
         document = Document.get_or_none(Document.id == document_id) or abort(404)
         self.get_one(document.dossier_id) or abort(404)
         name = document.original_name or f"{document.kind}-{document.id}"
-        response = stored_file(document.path, document.content_type, name)
+        response = storage.send(document.path, document.content_type, name)
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
         if document.content_type.startswith("image/"):
             # An image opened on its own must not run anything (browsers' PDF viewers need their scripts).
@@ -187,12 +187,12 @@ class CqcRequestView(RequestQueue):
         here = redirect(url_for(".show", dossier_id=dossier.id))
         try:
             if decision == "take":
-                requests.take(dossier, staff)
+                dossiers.take(dossier, staff)
                 audit.record("Demande de CQC prise en instruction", f"dossier {dossier.id}")
                 flash("La demande est prise en instruction.", "success")
                 return here
             if decision == "accept":
-                card = requests.accept(dossier, staff)
+                card = dossiers.accept(dossier, staff)
                 audit.record("Demande de CQC acceptée", f"dossier {dossier.id}", f"carte {card.number}")
                 flash(
                     f"Demande acceptée : la carte n° {card.number} est commandée (en fabrication), "
@@ -202,7 +202,7 @@ class CqcRequestView(RequestQueue):
                 return here
             if decision == "reject":
                 typed["reject_reason"] = request.form.get("reject_reason", "")
-                requests.reject(dossier, staff, typed["reject_reason"])
+                dossiers.reject(dossier, staff, typed["reject_reason"])
                 audit.record("Demande de CQC refusée", f"dossier {dossier.id}", typed["reject_reason"].strip())
                 flash("La demande est refusée : le titulaire est prévenu du motif.", "success")
                 return here
@@ -212,12 +212,12 @@ class CqcRequestView(RequestQueue):
                 }
                 # Keep the reasons typed next to unticked items too, so nothing typed is lost on error.
                 typed["drafts"] = {item: request.form.get(f"reason_{item}", "") for item in ASKABLE}
-                requests.ask_info(dossier, staff, typed["reasons"])
+                dossiers.ask_info(dossier, staff, typed["reasons"])
                 audit.record("Information complémentaire demandée", f"dossier {dossier.id}",
                              "; ".join(f"{ITEM_LABELS[i]} : {r.strip()}" for i, r in typed["reasons"].items()))
                 flash("La demande d'information complémentaire est envoyée au titulaire (courrier électronique, SMS et notification).", "success")
                 return here
-        except (Refused, transitions.TransitionError) as error:
+        except Refused as error:
             errors.append(str(error))
             return None
         abort(400)
@@ -228,7 +228,7 @@ class CqcRequestView(RequestQueue):
         training = cqc.training
         documents = list(dossier.documents.order_by(Document.kind, Document.uploaded_at.desc(), Document.id.desc()))
         kinds = CQC_DOCUMENTS + sorted({d.kind for d in documents} - set(CQC_DOCUMENTS))
-        current = {kind: requests.current_document(dossier, kind) for kind in kinds}
+        current = {kind: uploads.current_document(dossier, kind) for kind in kinds}
         anomalies = list(dossier.anomalies.order_by(Anomaly.created_at, Anomaly.id))
         return {
             "dossier": dossier,
@@ -244,7 +244,7 @@ class CqcRequestView(RequestQueue):
             "askable_documents": [(kind, DOCUMENT_LABELS[kind]) for kind in CQC_DOCUMENTS],
             "document_labels": DOCUMENT_LABELS,
             "request_fields": REQUEST_FIELDS,
-            "request_values": {field: requests.item_value(dossier, cqc, field) for field in REQUEST_FIELDS},
+            "request_values": {field: dossiers.item_value(dossier, cqc, field) for field in REQUEST_FIELDS},
             "item_labels": ITEM_LABELS,
             "history": list(dossier.history.order_by(DossierEvent.at, DossierEvent.id)),
             "open_items": [a for a in anomalies if a.corrected_at is None],

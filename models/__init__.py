@@ -175,17 +175,31 @@ DOCUMENT_LABELS = {
 }
 
 
-#: The procedures (« démarches ») the platform instructs (DESIGN §2).
+class ProcedureCode(enum.StrEnum):
+    """The procedures (« démarches ») the platform instructs (DESIGN §2)."""
+
+    COMPTE_PARTICULIER = "COMPTE_PARTICULIER"
+    CQC = "CQC"
+    CQC_PERTE = "CQC_PERTE"
+    CQC_VOL = "CQC_VOL"
+    CQC_QUALITE = "CQC_QUALITE"
+    CQC_PND = "CQC_PND"
+    TACHY_CONDUCTEUR = "TACHY_CONDUCTEUR"
+    TACHY_ENTREPRISE = "TACHY_ENTREPRISE"
+    CONTRAT_TACHY = "CONTRAT_TACHY"
+
+
+#: The rows of the procedures table: each code with the name staff and holders read.
 PROCEDURES = [
-    ("COMPTE_PARTICULIER", "Analyse d'un compte particulier"),
-    ("CQC", "Carte de qualification de conducteur (CQC)"),
-    ("CQC_PERTE", "Remplacement de CQC pour perte"),
-    ("CQC_VOL", "Remplacement de CQC pour vol"),
-    ("CQC_QUALITE", "Remplacement de CQC pour défaut de qualité"),
-    ("CQC_PND", "Réexpédition d'une CQC non distribuée"),
-    ("TACHY_CONDUCTEUR", "Carte tachygraphe conducteur"),
-    ("TACHY_ENTREPRISE", "Carte tachygraphe entreprise"),
-    ("CONTRAT_TACHY", "Contrat TACHY d'un établissement"),
+    (ProcedureCode.COMPTE_PARTICULIER, "Analyse d'un compte particulier"),
+    (ProcedureCode.CQC, "Carte de qualification de conducteur (CQC)"),
+    (ProcedureCode.CQC_PERTE, "Remplacement de CQC pour perte"),
+    (ProcedureCode.CQC_VOL, "Remplacement de CQC pour vol"),
+    (ProcedureCode.CQC_QUALITE, "Remplacement de CQC pour défaut de qualité"),
+    (ProcedureCode.CQC_PND, "Réexpédition d'une CQC non distribuée"),
+    (ProcedureCode.TACHY_CONDUCTEUR, "Carte tachygraphe conducteur"),
+    (ProcedureCode.TACHY_ENTREPRISE, "Carte tachygraphe entreprise"),
+    (ProcedureCode.CONTRAT_TACHY, "Contrat TACHY d'un établissement"),
 ]
 
 
@@ -492,7 +506,7 @@ class Dossier(BaseModel):
         return (
             cls.select(cls, Procedure)
             .join(Procedure)
-            .where(cls.user == user, Procedure.code != "COMPTE_PARTICULIER")
+            .where(cls.user == user, Procedure.code != ProcedureCode.COMPTE_PARTICULIER)
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
 
@@ -502,7 +516,7 @@ class Dossier(BaseModel):
         return (
             cls.select()
             .join(Procedure)
-            .where(cls.user == user, Procedure.code == "COMPTE_PARTICULIER")
+            .where(cls.user == user, Procedure.code == ProcedureCode.COMPTE_PARTICULIER)
             .first()
         )
 
@@ -710,13 +724,22 @@ ITEM_LABELS = {
 # --- Money: tariffs, payments, invoices; replacements ----------------------------------------
 
 
-#: What the platform sells; each has dated tariffs.
+class Product(enum.StrEnum):
+    """What the platform sells; each has dated tariffs."""
+
+    CQC = "CQC"
+    CQC_REMPLACEMENT = "CQC_REMPLACEMENT"
+    REEXPEDITION = "REEXPEDITION"
+    TACHY_CONDUCTEUR = "TACHY_CONDUCTEUR"
+    TACHY_ENTREPRISE = "TACHY_ENTREPRISE"
+
+
 PRODUCTS = {
-    "CQC": "Carte de qualification de conducteur (CQC)",
-    "CQC_REMPLACEMENT": "Remplacement de carte de qualification de conducteur",
-    "REEXPEDITION": "Frais de réexpédition de CQC à une nouvelle adresse",
-    "TACHY_CONDUCTEUR": "Carte tachygraphe conducteur",
-    "TACHY_ENTREPRISE": "Carte tachygraphe entreprise",
+    Product.CQC: "Carte de qualification de conducteur (CQC)",
+    Product.CQC_REMPLACEMENT: "Remplacement de carte de qualification de conducteur",
+    Product.REEXPEDITION: "Frais de réexpédition de CQC à une nouvelle adresse",
+    Product.TACHY_CONDUCTEUR: "Carte tachygraphe conducteur",
+    Product.TACHY_ENTREPRISE: "Carte tachygraphe entreprise",
 }
 
 
@@ -865,6 +888,10 @@ class Replacement(BaseModel):
         lines = [self.delivery_name, self.delivery_address, self.delivery_address_extra,
                  f"{self.delivery_postal_code} {self.delivery_city}".strip()]
         return [line for line in lines if line]
+
+    @property
+    def defect_list(self):
+        return [d.strip() for d in (self.defects or "").split(",") if d.strip()]
 
     @property
     def billing_lines(self):

@@ -5,8 +5,9 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Optional
 
 from models import DRIVER_FIELDS, AccountState, Dossier, OrgKind, TokenPurpose
-from public_forms import fields as f
+from services import fields as f
 from services import accounts, throttle, tokens
+from services.errors import Refused
 
 bp = Blueprint("accounts", __name__, url_prefix="/creer-un-compte")
 
@@ -83,7 +84,7 @@ def driver():
         consents = [(code, label) for code, label in current_app.config["DRIVER_CONSENTS"]]
         try:
             user = accounts.register_driver(identity, consents)
-        except accounts.Refused as refusal:
+        except Refused as refusal:
             form[refusal.field or "email"].errors.append(refusal.message)
         else:
             return render_template("public/accounts/driver_sent.html", email=user.email)
@@ -102,7 +103,7 @@ def organisation(kind):
             user = accounts.register_organisation(
                 kind, form.siret.data, form.last_name.data, form.first_name.data, form.email.data
             )
-        except accounts.Refused as refusal:
+        except Refused as refusal:
             form[refusal.field or "siret"].errors.append(refusal.message)
         else:
             return render_template("public/accounts/organisation_created.html", email=user.email)
@@ -114,7 +115,7 @@ def organisation(kind):
 def _name_if_eligible(raw_siret, kind):
     try:
         return accounts.check_organisation(raw_siret, kind)[1].name
-    except accounts.Refused:
+    except Refused:
         return ""
 
 
@@ -124,7 +125,7 @@ def check_siret():
     kind = OrgKind.COMPANY if request.args.get("profil") == OrgKind.COMPANY else OrgKind.CENTRE
     try:
         siret, establishment = accounts.check_organisation(request.args.get("siret", ""), kind)
-    except accounts.Refused as refusal:
+    except Refused as refusal:
         return jsonify(ok=False, message=refusal.message)
     return jsonify(ok=True, siret=siret, name=establishment.name, message="SIRET vérifié : établissement actif et éligible.")
 

@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 
 from models import User, db
-from public_forms import fields as f
+from services import fields as f
 from services import accounts, audit, passwords, throttle
 from models import clock
 

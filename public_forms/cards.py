@@ -3,12 +3,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, Procedure, Replacement, RequestState, Role
+from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement, RequestState, Role
 from public_forms import account_required
-from public_forms.requests import AddressForm
-from services import cards, payments, replacements, transitions
-from services import requests as cqc_requests
+from services import cards, dossiers, payments, uploads
 from services.errors import Refused
+from services.procedures.cqc import AddressForm
 
 bp = Blueprint("cards", __name__, url_prefix="/mes-cartes")
 
@@ -40,7 +39,7 @@ def images_of(card):
     images = {}
     dossier_id = _original_dossier_id(card)
     for kind in (DocumentKind.PHOTO, DocumentKind.SIGNATURE):
-        document = cqc_requests.current_document(dossier_id, kind) if dossier_id else None
+        document = uploads.current_document(dossier_id, kind) if dossier_id else None
         images[kind.value] = document if document is not None and document.content_type.startswith("image/") else None
     return images
 
@@ -64,8 +63,8 @@ def activate(card_id):
     if FlaskForm().validate_on_submit():
         try:
             cards.move(card, "activate", user=current_user._get_current_object(), comment="Carte activée par le titulaire")
-        except transitions.TransitionError as refusal:
-            flash(str(refusal), "error")
+        except Refused as refusal:
+            flash(refusal.message, "error")
         else:
             flash(f"Votre carte n° {card.number} est activée.", "success")
     return redirect(url_for("cards.index"))
@@ -74,8 +73,8 @@ def activate(card_id):
 def redispatch_draft(card):
     """Return the Solution 2 file of this card still awaiting its payment, or None."""
     return (
-        Dossier.select().join(Procedure).switch(Dossier).join(Replacement)
-        .where(Procedure.code == "CQC_PND", Dossier.state == RequestState.BROUILLON, Replacement.card == card.id)
+        Dossier.select().join(Replacement)
+        .where(Replacement.reason == "pnd", Dossier.state == RequestState.BROUILLON, Replacement.card == card.id)
         .order_by(Dossier.id.desc())
         .first()
     )
@@ -104,31 +103,28 @@ def pnd(card_id):
     address = AddressForm(formdata=None if not solution_2 else request.form, data=_current_delivery(card, draft))
     fee = None
     try:
-        fee = payments.price("REEXPEDITION")[2] / 100
-    except payments.PaymentError as refusal:
-        fee_error = str(refusal)
+        fee = payments.price(Product.REEXPEDITION)[2] / 100
+    except Refused as refusal:
+        fee_error = refusal.message
     else:
         fee_error = None
     if solution_2:
         if address.validate() and fee is not None:
             fields = {name: address[name].data for name in REQUEST_FIELDS}
             try:
-                if draft is None:
-                    payment = replacements.start_redispatch(card, user, fields)
-                else:  # paying again after an abandoned or refused payment, with the address as now typed
-                    Replacement.update(**fields).where(Replacement.dossier == draft.id).execute()
-                    payment = payments.checkout(draft, user, "REEXPEDITION")
-            except (Refused, payments.PaymentError, transitions.TransitionError) as refusal:
-                flash(str(refusal), "error")
+                # An unpaid re-dispatch is paid again with the address as now typed.
+                payment = dossiers.validate(dossiers.start(ProcedureCode.CQC_PND, user, card=card, address=fields), user)
+            except Refused as refusal:
+                flash(refusal.message, "error")
             else:
                 return redirect(payments.hosted_page_url(payment))
     elif form.validate_on_submit():
         try:
             cards.confirm_address(card, user)
             if draft is not None:  # Solution 2 started but not paid: it no longer applies
-                cqc_requests.cancel(draft, user, comment="Adresse confirmée (solution 1) : réexpédition à la même adresse")
-        except transitions.TransitionError as refusal:
-            flash(str(refusal), "error")
+                dossiers.cancel(draft, user, comment="Adresse confirmée (solution 1) : réexpédition à la même adresse")
+        except Refused as refusal:
+            flash(refusal.message, "error")
         else:
             flash("Votre adresse est confirmée : votre carte va vous être réexpédiée à cette même adresse.", "success")
         return redirect(url_for("cards.index"))

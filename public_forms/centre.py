@@ -16,7 +16,7 @@ from models import (
     TrainingKind,
 )
 from public_forms import account_required
-from public_forms import fields as f
+from services import fields as f
 from services import trainings
 from models import clock
 

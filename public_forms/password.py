@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, ValidationError
 
 from models import Staff, TokenPurpose, User, db
-from public_forms import fields as f
+from services import fields as f
 from services import accounts, audit, passwords, tokens
 
 bp = Blueprint("password", __name__, url_prefix="/mot-de-passe")

@@ -6,7 +6,8 @@ from flask_login import current_user
 
 from models import Payment, PaymentStatus, RequestState
 from public_forms import account_required
-from services import payments
+from services import dossiers, payments
+from services.errors import Refused
 from models import clock
 
 bp = Blueprint("payments", __name__)
@@ -37,8 +38,8 @@ def notification():
     """Apply the provider's signed notification: 200 « OK » when applied or already applied, 400 and why otherwise."""
     fields = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     try:
-        payments.handle_notification(fields or {})
-    except payments.PaymentError as error:
+        dossiers.settle_payment(fields or {})
+    except Refused as error:
         return str(error), 400, {"Content-Type": "text/plain; charset=utf-8"}
     return "OK", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -85,7 +86,7 @@ def pay_again(reference):
         return redirect(url_for(".back", reference=reference))
     try:
         new = payments.checkout(payment.dossier, current_user._get_current_object(), payment.product, payment.description)
-    except payments.PaymentError as error:
+    except Refused as error:
         flash(str(error), "error")
         return redirect(url_for(".back", reference=reference))
     return redirect(payments.hosted_page_url(new))

@@ -69,7 +69,7 @@ def prepare(url, storage, count):
 def worker(url, storage, batch, fake_pdf, start, results):
     """Confirm a batch of payments once every worker is ready; report how many and any error."""
     from models import db
-    from services import documents, payments
+    from services import documents, dossiers, payments
 
     if fake_pdf:
         documents.render_pdf = lambda template, **context: b"%PDF-1.4\n" + context["invoice"].display_number.encode()
@@ -80,7 +80,7 @@ def worker(url, storage, batch, fake_pdf, start, results):
         start.wait()
         for fields in batch:
             try:
-                payments.handle_notification(fields)
+                dossiers.settle_payment(fields)
                 done += 1
             except Exception as error:  # counted and reported: a benchmark must say what failed
                 errors.append(repr(error))

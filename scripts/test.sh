@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/pytest -q "$@"

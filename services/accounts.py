@@ -20,17 +20,10 @@ from models import (
     db,
     normalize_email,
 )
+from services.addresses import check_email_free
 from services.errors import Refused
-from services import audit, notices, outbox, sirene, trainings, transitions
+from services import audit, notices, outbox, sirene, staff, trainings, transitions
 from models import clock
-
-
-def check_email_free(email):
-    """Refuse an address already used by any account of the platform."""
-    if User.email_taken(email):
-        raise Refused(
-            "Cette adresse électronique est déjà associée à un compte Hub Pro Transport.", "email"
-        )
 
 
 # --- Drivers -----------------------------------------------------------------------------------
@@ -195,6 +188,4 @@ def send_password_help(email):
         return
     member = Staff.get_or_none(Staff.email == email, Staff.active == True)  # noqa: E712
     if member is not None:
-        from services import staff
-
         staff.send_reset(member)

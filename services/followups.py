@@ -1,6 +1,6 @@
 """Sweeps that follow up the holders' files: unanswered information requests, abandoned drafts."""
 from models import Dossier, Procedure, RequestState, db
-from services import outbox, requests
+from services import dossiers, outbox
 from models import clock, deadlines
 
 
@@ -45,6 +45,6 @@ def sweep_drafts():
             Dossier.update(draft_warned_at=now).where(Dossier.id == dossier.id).execute()
         warned += 1
     for dossier in drafts.where(Dossier.draft_warned_at < now - deadlines.DRAFT_GRACE):
-        requests.cancel(dossier, None, comment="Brouillon abandonné supprimé automatiquement")
+        dossiers.cancel(dossier, None, comment="Brouillon abandonné supprimé automatiquement")
         erased += 1
     return {"warned": warned, "erased": erased}

@@ -1,5 +1,5 @@
 """What each event tells people: the e-mails, SMS and home-page notifications it queues."""
-from models import Notification, TokenPurpose
+from models import Notification, ProcedureCode, TokenPurpose
 from services import outbox, tokens
 
 
@@ -77,7 +77,7 @@ def info_requested(dossier, event):
 
 def request_accepted(dossier, event):
     # A paid re-dispatch orders no card: the returned one leaves again (card_shipped says where).
-    outcome = "votre carte est réexpédiée" if dossier.procedure.code == "CQC_PND" else "votre carte est en fabrication"
+    outcome = "votre carte est réexpédiée" if dossier.procedure.code == ProcedureCode.CQC_PND else "votre carte est en fabrication"
     _tell(dossier.user, f"Votre demande n° {dossier.id} est acceptée : {outcome}.",
           "requests.index", "Votre demande est acceptée")
 

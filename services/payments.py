@@ -17,7 +17,7 @@ from flask import current_app
 
 from models import Payment, PaymentNotification, PaymentStatus, PRODUCTS, Tariff, db
 from services.errors import PaymentError
-from services import audit, invoices, outbox, replacements
+from services import audit, invoices, outbox
 from models import clock
 
 #: The fields a notification carries besides its signature.
@@ -79,8 +79,11 @@ def _refuse(payload, reason):
     raise PaymentError(reason)
 
 
-def handle_notification(fields):
-    """Apply a provider notification; raise PaymentError (logged) for a bad signature, reference or amount."""
+def handle_notification(fields, on_paid):
+    """Apply a provider notification; raise PaymentError (logged) for a bad signature, reference or amount.
+
+    A payment confirmed now is invoiced and handed to ``on_paid`` in the same transaction.
+    """
     payload = {key: str(value) for key, value in fields.items()}
     if not hmac.compare_digest(payload.get("signature", ""), sign({k: payload.get(k, "") for k in NOTIFICATION_FIELDS})):
         _refuse(payload, "signature invalide")
@@ -105,7 +108,7 @@ def handle_notification(fields):
             payment = Payment.get_by_id(payment.id)
 
             invoice = invoices.issue_for_payment(payment)
-            replacements.on_paid(payment)
+            on_paid(payment)
             audit.record("Paiement confirmé", payment.reference, f"{payment.amount_cents / 100:.2f} €", user=payment.user)
     if invoice is not None:
         invoices.render(invoice)  # after the commit: the sequence is not held while the PDF renders

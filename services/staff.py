@@ -1,7 +1,7 @@
 """Staff accounts: local administrators and agents, their habilitations."""
 from models import Habilitation, Staff, StaffRole, TokenPurpose, normalize_email
 from services import audit, outbox, tokens
-from services.accounts import check_email_free
+from services.addresses import check_email_free
 from services.errors import Refused
 
 

@@ -15,6 +15,7 @@ from models import (
     Dossier,
     DossierEvent,
     Procedure,
+    ProcedureCode,
     RequestState,
     STATE_LABELS,
     db,
@@ -66,23 +67,29 @@ CARD = {
     "replace": Step("remplacer", (CardState.LIVREE, CardState.ACTIVEE), CardState.REMPLACEE),
 }
 
-#: The lifecycle each procedure follows, and the state its files are born in.
-LIFECYCLES = {
-    "COMPTE_PARTICULIER": (ACCOUNT, AccountState.EN_ANALYSE),
-    **{code: (REQUEST, RequestState.BROUILLON) for code in ("CQC", "CQC_PERTE", "CQC_VOL", "CQC_QUALITE", "CQC_PND")},
-}
+#: The lifecycle each procedure follows, and the state its files are born in; every other procedure is a request.
+LIFECYCLES = {ProcedureCode.COMPTE_PARTICULIER: (ACCOUNT, AccountState.EN_ANALYSE)}
+REQUEST_LIFECYCLE = (REQUEST, RequestState.BROUILLON)
+
+#: The holder's word for each event they trigger from the portal (DESIGN §3).
+HOLDER_EVENTS = {"submit": "reprendre", "cancel": "annuler", "answer": "repondre"}
+
+
+def lifecycle_of(code):
+    """Return (event table, initial state) of a procedure."""
+    return LIFECYCLES.get(code, REQUEST_LIFECYCLE)
 
 
 def lifecycle(subject):
     """Return the event table of a file (by its procedure) or of a card."""
     if isinstance(subject, Card):
         return CARD
-    return LIFECYCLES[subject.procedure.code][0]
+    return lifecycle_of(subject.procedure.code)[0]
 
 
 def open_dossier(procedure_code, user, *, comment=""):
     """Create a file of a procedure in its initial state, with the first line of its history."""
-    state = LIFECYCLES[procedure_code][1]
+    state = lifecycle_of(procedure_code)[1]
     dossier = Dossier.create(procedure=Procedure.by_code(procedure_code), user=user, state=state)
     DossierEvent.create(dossier=dossier, event="create", to_state=state, user=user, comment=comment)
     return dossier
@@ -91,6 +98,17 @@ def open_dossier(procedure_code, user, *, comment=""):
 def allowed_events(subject):
     """Return the events the lifecycle allows from the current state."""
     return [event for event, step in lifecycle(subject).items() if subject.state in step.sources]
+
+
+def holder_actions(table, state):
+    """Return the holder's actions on a file in a state, in the order shown, derived from its event table.
+
+    « Afficher » shows a file once it is sent (neither a draft nor cancelled); « Reprendre », « Annuler »
+    and « Répondre » are the holder's events the table allows from the state.
+    """
+    unsent = {step.target for event, step in table.items() if event == "cancel"} | set(table["submit"].sources)
+    shown = [] if state in unsent else ["afficher"]
+    return shown + [HOLDER_EVENTS[event] for event, step in table.items() if event in HOLDER_EVENTS and state in step.sources]
 
 
 def _de(verb):

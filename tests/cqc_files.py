@@ -7,7 +7,8 @@ import zlib
 from werkzeug.datastructures import FileStorage
 
 from models import Approval, CqcRequest, Dossier, Organisation, Role, User
-from services import passwords, requests, trainings
+from models import ProcedureCode
+from services import passwords, dossiers, uploads, trainings
 from models import clock
 from tests.conftest import TEST_PASSWORD
 
@@ -85,10 +86,10 @@ def record_for(centre, user, kind="FIMO", category="Marchandises", ended_days_ag
 
 def sent_request(user):
     """Start, fill in and send a CQC request through the services; return its file as staff load it."""
-    dossier = requests.start(user)
-    requests.save_document(dossier, "photo", upload(PNG, "photo.png"))
-    requests.save_document(dossier, "signature", upload(png(60, 20, (20, 20, 20)), "signature.png"))
-    requests.save_document(dossier, "identite", upload(PDF, "cni.pdf"))
+    dossier = dossiers.start(ProcedureCode.CQC, user)
+    uploads.save_document(dossier, "photo", upload(PNG, "photo.png"))
+    uploads.save_document(dossier, "signature", upload(png(60, 20, (20, 20, 20)), "signature.png"))
+    uploads.save_document(dossier, "identite", upload(PDF, "cni.pdf"))
     CqcRequest.update(identity_confirmed=True).where(CqcRequest.dossier == dossier).execute()
-    requests.submit(Dossier.get_by_id(dossier.id), user)
+    dossiers.validate(Dossier.get_by_id(dossier.id), user)
     return Dossier.get_by_id(dossier.id)

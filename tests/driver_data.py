@@ -7,7 +7,8 @@ from werkzeug.datastructures import FileStorage
 from models import Organisation
 from services import trainings
 from models import clock
-from services import requests as cqc_requests
+from models import ProcedureCode
+from services import dossiers, uploads
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -40,14 +41,14 @@ def file_storage(data, name):
 
 def complete_request(user):
     """Start, fill in and send a CQC request through the services; return its file."""
-    dossier = cqc_requests.start(user)
+    dossier = dossiers.start(ProcedureCode.CQC, user)
     request = dossier.cqc.get()
     request.identity_confirmed = True
     request.save()
     for kind, data, name in (("photo", JPEG, "photo.jpg"), ("signature", PNG, "signature.png"), ("identite", PDF, "cni.pdf")):
-        cqc_requests.save_document(dossier, kind, file_storage(data, name))
-    cqc_requests.reach(request, "recapitulatif")
-    cqc_requests.submit(dossier, user)
+        uploads.save_document(dossier, kind, file_storage(data, name))
+    dossiers.reach(dossier, request, "recapitulatif")
+    dossiers.validate(dossier, user)
     return dossier
 
 

@@ -5,7 +5,8 @@ import re
 import pytest
 
 from models import Card, CardEvent, CardState, Notification, StaffRole
-from services import requests
+from models import ProcedureCode
+from services import dossiers, uploads
 from tests.conftest import last_email
 from tests.cqc_files import PDF, make_centre, record_for, sent_request
 
@@ -46,8 +47,8 @@ def ordered(app, make_driver, make_staff):
         user = make_driver(state="active", **identity)
         record_for(centre, user)
         dossier = sent_request(user)
-        requests.take(dossier, processor)
-        return requests.accept(dossier, processor)
+        dossiers.take(dossier, processor)
+        return dossiers.accept(dossier, processor)
 
     return make
 

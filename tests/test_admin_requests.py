@@ -19,7 +19,8 @@ from models import (
     StaffRole,
     db,
 )
-from services import requests, transitions
+from models import ProcedureCode
+from services import dossiers, uploads, transitions
 from models import clock, deadlines
 from tests.conftest import last_email
 from tests.cqc_files import PDF, PNG, make_centre, png, record_for, sent_request, upload
@@ -88,10 +89,10 @@ def test_the_queue_shows_sent_requests_oldest_first_without_drafts_or_cancelled_
     second = sent(last_name="Recent")
     draft_user = make_driver(state="active", last_name="Brouillon")
     record_for(centre, draft_user)
-    requests.start(draft_user)
+    dossiers.start(ProcedureCode.CQC, draft_user)
     cancelled_user = make_driver(state="active", last_name="Annule")
     record_for(centre, cancelled_user)
-    requests.cancel(requests.start(cancelled_user), cancelled_user)
+    dossiers.cancel(dossiers.start(ProcedureCode.CQC, cancelled_user), cancelled_user)
 
     page = text(client.get(QUEUE))
     assert page.index("ANCIEN") < page.index("RECENT")
@@ -162,7 +163,7 @@ def test_the_page_shows_the_holder_the_training_the_address_the_documents_and_th
     assert "Prendre en instruction" in page and "Accepter" not in page
     assert "Demande envoyée par le titulaire" in page  # the history
 
-    photo, signature, identity = (requests.current_document(dossier, kind) for kind in ("photo", "signature", "identite"))
+    photo, signature, identity = (uploads.current_document(dossier, kind) for kind in ("photo", "signature", "identite"))
     assert f'<img src="/admin/cqc_requests/document/{photo.id}"' in page
     assert f'<img src="/admin/cqc_requests/document/{signature.id}"' in page
     assert f'<iframe src="/admin/cqc_requests/document/{identity.id}"' in page
@@ -176,7 +177,7 @@ def test_the_page_shows_the_holder_the_training_the_address_the_documents_and_th
 
 def test_documents_are_served_only_to_staff_in_scope(client, login_user, login_staff, make_staff, sent):
     dossier = sent()
-    url = f"/admin/cqc_requests/document/{requests.current_document(dossier, 'photo').id}"
+    url = f"/admin/cqc_requests/document/{uploads.current_document(dossier, 'photo').id}"
     anonymous = client.get(url)
     assert anonymous.status_code == 302 and "/admin/connexion" in anonymous.headers["Location"]
     login_user(dossier.user)
@@ -327,8 +328,8 @@ def test_staff_see_what_changed_after_the_answer(client, agent, sent):
         "item_delivery_postal_code": "1", "reason_delivery_postal_code": "Code postal inexistant",
         "item_document:photo": "1", "reason_document:photo": "Photo floue",
     })
-    old_photo = requests.current_document(dossier, "photo")
-    requests.answer(Dossier.get_by_id(dossier.id), dossier.user, {"delivery_postal_code": "59800"},
+    old_photo = uploads.current_document(dossier, "photo")
+    dossiers.answer(Dossier.get_by_id(dossier.id), dossier.user, {"delivery_postal_code": "59800"},
                     {"document:photo": upload(png(30, 40, (200, 0, 0)), "photo-nette.png")})
     assert Dossier.get_by_id(dossier.id).state == RequestState.EN_INSTRUCTION
 
@@ -336,7 +337,7 @@ def test_staff_see_what_changed_after_the_answer(client, agent, sent):
     assert "Ce que le titulaire a modifié en réponse" in page
     assert "Code postal de livraison : « 59000 » → « 59800 »" in plain(page)
     assert re.search(r"Photo d'identité : « photo\.png \([^)]*\) » → « photo-nette\.png \(", plain(page))
-    new_photo = requests.current_document(dossier, "photo")
+    new_photo = uploads.current_document(dossier, "photo")
     assert f'<img src="/admin/cqc_requests/document/{new_photo.id}"' in page
     assert f'href="/admin/cqc_requests/document/{old_photo.id}"' in page  # the replaced version stays reachable
     assert "Versions remplacées" in page
@@ -345,7 +346,7 @@ def test_staff_see_what_changed_after_the_answer(client, agent, sent):
 
 def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make_staff, sent):
     dossier = sent()
-    requests.take(dossier, make_staff(procedures=["CQC"]))
+    dossiers.take(dossier, make_staff(procedures=["CQC"]))
     agents = [make_staff(procedures=["CQC"]) for _ in range(2)]
     barrier = threading.Barrier(2)
     outcomes = []
@@ -357,7 +358,7 @@ def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make
                 mine = Dossier.get_by_id(dossier.id)
                 assert mine.procedure.code == "CQC"  # loaded like the page loads it, before the race
                 barrier.wait()
-                requests.accept(mine, agent)
+                dossiers.accept(mine, agent)
                 outcomes.append("ok")
             except transitions.TransitionError:
                 outcomes.append("refused")
@@ -378,12 +379,13 @@ def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make
 
 
 def test_the_staff_home_counts_the_requests_to_process(client, sent, make_staff, login_staff):
-    from services import requests as request_service
+    from models import ProcedureCode
+    from services import dossiers, uploads
 
     sent()
     second = sent()
     agent = make_staff(procedures=["CQC"])
-    request_service.take(second, agent)
+    dossiers.take(second, agent)
     login_staff(agent)
     page = plain(text(client.get("/admin/")))
     assert "Télédossiers à traiter" in page

@@ -6,7 +6,8 @@ import pytest
 from models import (
     Card, CardEvent, CardState, Certificate, CqcRequest, Dossier, DossierEvent, Organisation, RequestState, Training,
 )
-from services import cards, followups, requests, transitions
+from models import ProcedureCode
+from services import cards, followups, dossiers, uploads, transitions
 from models import clock as clock_service, deadlines
 from services.errors import Refused
 
@@ -41,7 +42,7 @@ def qualified(make_driver, centre):
 
 def _request_in(qualified, state):
     driver, _ = qualified()
-    dossier = requests.start(driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
     Dossier.update(state=state).where(Dossier.id == dossier.id).execute()
     return Dossier.get_by_id(dossier.id)
 
@@ -96,44 +97,44 @@ def test_every_illegal_card_transition_is_refused(qualified, event, state):
 
 def test_no_training_no_request(make_driver):
     with pytest.raises(Refused) as refusal:
-        requests.start(make_driver(state="active"))
+        dossiers.start(ProcedureCode.CQC, make_driver(state="active"))
     assert "Aucune formation" in refusal.value.message
 
 
 def test_a_training_serves_one_live_request(qualified):
     driver, training = qualified()
-    dossier = requests.start(driver)
-    assert requests.start(driver).id == dossier.id  # « Reprendre » the same draft
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
+    assert dossiers.start(ProcedureCode.CQC, driver).id == dossier.id  # « Reprendre » the same draft
     Dossier.update(state=RequestState.ENVOYEE).where(Dossier.id == dossier.id).execute()
     with pytest.raises(Refused) as refusal:
-        requests.start(driver)
+        dossiers.start(ProcedureCode.CQC, driver)
     assert "déjà l'objet d'une demande" in refusal.value.message
     Dossier.update(state=RequestState.REFUSEE).where(Dossier.id == dossier.id).execute()
-    assert requests.start(driver).cqc.get().training_id == training.id
+    assert dossiers.start(ProcedureCode.CQC, driver).cqc.get().training_id == training.id
 
 
 def test_a_cancelled_draft_frees_its_training_and_erases_its_data(qualified):
     driver, training = qualified()
-    dossier = requests.start(driver)
-    requests.cancel(dossier, driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
+    dossiers.cancel(dossier, driver)
     request = CqcRequest.get(CqcRequest.dossier == dossier)
     assert request.delivery_address == "" and request.identity_confirmed is False
-    assert requests.start(driver).id != dossier.id
+    assert dossiers.start(ProcedureCode.CQC, driver).id != dossier.id
 
 
 def test_after_four_months_the_certificate_no_longer_allows_a_request(qualified, clock):
     driver, _ = qualified()
     clock.advance(days=130)
     with pytest.raises(Refused) as refusal:
-        requests.start(driver)
+        dossiers.start(ProcedureCode.CQC, driver)
     assert "4 mois" in refusal.value.message
 
 
 def test_an_incomplete_request_cannot_be_sent(qualified):
     driver, _ = qualified()
-    dossier = requests.start(driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
     with pytest.raises(Refused) as refusal:
-        requests.submit(dossier, driver)
+        dossiers.validate(dossier, driver)
     assert "Ma photo" in refusal.value.message and "Vérification de mon identité" in refusal.value.message
 
 
@@ -143,9 +144,9 @@ def test_an_incomplete_request_cannot_be_sent(qualified):
 def test_a_card_is_valid_five_years_and_reproduces_the_holder(qualified, make_staff):
     driver, _ = qualified(last_name="Lefèvre")
     dossier = _request_in(qualified, RequestState.EN_INSTRUCTION)
-    dossier = requests.start(driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
     Dossier.update(state=RequestState.EN_INSTRUCTION).where(Dossier.id == dossier.id).execute()
-    card = requests.accept(Dossier.get_by_id(dossier.id), make_staff(procedures=["CQC"]))
+    card = dossiers.accept(Dossier.get_by_id(dossier.id), make_staff(procedures=["CQC"]))
     today = clock_service.today()
     assert card.state == CardState.EN_FABRICATION and card.issued_on == today
     assert card.expires_on == deadlines.add_years(today, 5) - dt.timedelta(days=1)
@@ -197,7 +198,7 @@ def test_certificates_are_warned_once_then_marked_expired(runner, qualified, clo
 
 def test_no_warning_once_the_request_is_sent(runner, qualified, clock):
     driver, _ = qualified()
-    dossier = requests.start(driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
     Dossier.update(state=RequestState.ENVOYEE).where(Dossier.id == dossier.id).execute()
     clock.advance(days=110)
     assert "'warned': 0" in runner.invoke(args=["jobs", "run-once", "certificates"]).output
@@ -205,7 +206,7 @@ def test_no_warning_once_the_request_is_sent(runner, qualified, clock):
 
 def test_unanswered_information_requests_are_recalled_weekly(qualified, make_staff, clock):
     dossier = _request_in(qualified, RequestState.EN_INSTRUCTION)
-    requests.ask_info(dossier, make_staff(procedures=["CQC"]), {"delivery_city": "Commune inconnue"})
+    dossiers.ask_info(dossier, make_staff(procedures=["CQC"]), {"delivery_city": "Commune inconnue"})
     assert followups.remind_unanswered() == 0
     clock.advance(days=8)
     assert followups.remind_unanswered() == 1
@@ -216,7 +217,7 @@ def test_unanswered_information_requests_are_recalled_weekly(qualified, make_sta
 
 def test_abandoned_drafts_are_announced_then_erased(qualified, clock):
     driver, _ = qualified()
-    dossier = requests.start(driver)
+    dossier = dossiers.start(ProcedureCode.CQC, driver)
     clock.advance(days=61)
     assert followups.sweep_drafts() == {"warned": 1, "erased": 0}
     assert followups.sweep_drafts() == {"warned": 0, "erased": 0}

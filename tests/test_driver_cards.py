@@ -6,7 +6,8 @@ import pytest
 
 from models import Card, CardEvent, CardState
 from services import cards
-from services import requests as cqc_requests
+from models import ProcedureCode
+from services import dossiers, uploads
 from tests.driver_data import complete_request, fast_pdfs, make_centre, record
 
 
@@ -37,8 +38,8 @@ def driver(make_driver, login_user):
 def card(driver, agent):
     """The card an accepted CQC request ordered."""
     dossier = complete_request(driver)
-    cqc_requests.take(dossier, agent)
-    return cqc_requests.accept(dossier, agent)
+    dossiers.take(dossier, agent)
+    return dossiers.accept(dossier, agent)
 
 
 def reload(card):
@@ -66,7 +67,7 @@ def test_mes_cartes_draws_the_card_with_its_numbered_fields(client, card):
     assert "5a. 942981379228" in visual and f"5b. {card.number}" in visual
     assert "Carte en fabrication" in visual
     # The photo of the request is the card's photo (field 6), served to the holder only.
-    photo = cqc_requests.current_document(card.dossier_id, "photo")
+    photo = uploads.current_document(card.dossier_id, "photo")
     assert f'src="/mes-demandes/{card.dossier_id}/documents/{photo.id}"' in block
     assert "Activer ma carte" not in block and "pli non distribué" not in block
 
@@ -141,7 +142,7 @@ def test_another_driver_gets_404_on_my_card(app, card, agent, make_driver):
     assert other.get(f"/mes-cartes/{card.id}/pli-non-distribue").status_code == 404
     assert other.post(f"/mes-cartes/{card.id}/pli-non-distribue").status_code == 404
     assert other.post(f"/mes-cartes/{card.id}/activer").status_code == 404
-    photo = cqc_requests.current_document(card.dossier_id, "photo")
+    photo = uploads.current_document(card.dossier_id, "photo")
     assert other.get(f"/mes-demandes/{card.dossier_id}/documents/{photo.id}").status_code == 404
     assert card.number not in text(other.get("/mes-cartes/"))
     assert reload(card).state == CardState.PND

@@ -16,7 +16,8 @@ from models import (
     Procedure,
     RequestState,
 )
-from services import requests as cqc_requests
+from models import ProcedureCode
+from services import dossiers, procedures, uploads
 from services import storage
 from tests.driver_data import (
     JPEG,
@@ -78,14 +79,14 @@ def step_url(dossier, step):
 def fill_until(client, dossier, last):
     """Go through the steps with valid input, pressing « Suivant » up to and including `last`."""
     posts = {
-        "identite": {"certify": "y"},
+        "identite": {"identity_confirmed": "y"},
         "photo": {"document": upload(JPEG, "photo.jpg")},
         "signature": {"document": upload(PNG, "signature.png")},
         "piece_identite": {"document": upload(PDF, "carte-identite.pdf")},
         "adresse": {"delivery_name": "Paul MARTIN", "delivery_address": "3 place du Général de Gaulle",
                     "delivery_address_extra": "Bâtiment B", "delivery_postal_code": "59800", "delivery_city": "Lille"},
     }
-    for step in cqc_requests.STEPS:
+    for step in procedures.get(ProcedureCode.CQC).step_names:
         response = client.post(step_url(dossier, step), data={**posts[step], "action": "suivant"},
                                content_type="multipart/form-data")
         assert response.status_code == 302, (step, text(response))
@@ -306,18 +307,18 @@ def test_the_actions_follow_the_state(client, driver, agent, centre, make_driver
     record(centre, driver, "FCO", ended_days_ago=1)
     dossier = complete_request(driver)
     assert shown_actions(client, dossier) == ["afficher"]
-    cqc_requests.take(dossier, agent)
+    dossiers.take(dossier, agent)
     assert shown_actions(client, dossier) == ["afficher"]
-    cqc_requests.ask_info(dossier, agent, {"document:photo": "Photo floue"})
+    dossiers.ask_info(dossier, agent, {"document:photo": "Photo floue"})
     assert shown_actions(client, dossier) == ["afficher", "repondre", "detail"]
-    cqc_requests.answer(dossier, driver, {}, {"document:photo": file_storage(JPEG, "photo-nette.jpg")})
+    dossiers.answer(dossier, driver, {}, {"document:photo": file_storage(JPEG, "photo-nette.jpg")})
     assert shown_actions(client, dossier) == ["afficher"]
-    cqc_requests.accept(dossier, agent)
+    dossiers.accept(dossier, agent)
     assert shown_actions(client, dossier) == ["afficher"]
     record(centre, driver, "Passerelle", "Voyageurs", ended_days_ago=1)
     other = complete_request(driver)
-    cqc_requests.take(other, agent)
-    cqc_requests.reject(other, agent, "Photo non conforme")
+    dossiers.take(other, agent)
+    dossiers.reject(other, agent, "Photo non conforme")
     assert shown_actions(client, other) == ["afficher"]
     page = text(client.get("/mes-demandes/?rubrique=en-cours"))
     assert "Motif : Photo non conforme" in entry(page, other)
@@ -325,7 +326,7 @@ def test_the_actions_follow_the_state(client, driver, agent, centre, make_driver
 
 def test_each_request_shows_its_last_step_and_unfolds_its_history(client, driver, agent):
     dossier = complete_request(driver)
-    cqc_requests.take(dossier, agent)
+    dossiers.take(dossier, agent)
     page = text(client.get("/mes-demandes/"))  # the rubrique opens on the requests in progress
     item = entry(page, dossier)
     assert '<details class="history">' in item and "<summary>" in item
@@ -360,8 +361,8 @@ def test_the_owner_previews_an_uploaded_document(client, driver):
 def asked(driver, agent):
     """A request on which IN Groupe asked for a new postal code and a new photo."""
     dossier = complete_request(driver)
-    cqc_requests.take(dossier, agent)
-    cqc_requests.ask_info(dossier, agent, {"delivery_postal_code": "Code postal erroné", "document:photo": "Photo floue"})
+    dossiers.take(dossier, agent)
+    dossiers.ask_info(dossier, agent, {"delivery_postal_code": "Code postal erroné", "document:photo": "Photo floue"})
     return Dossier.get_by_id(dossier.id)
 
 
@@ -383,8 +384,8 @@ def test_repondre_asks_only_for_the_items_named(client, asked):
 
 def test_repondre_changes_only_the_items_asked_and_goes_back_to_instruction(client, asked):
     before = CqcRequest.get(CqcRequest.dossier == asked)
-    old_photo = cqc_requests.current_document(asked, "photo")
-    signature = cqc_requests.current_document(asked, "signature")
+    old_photo = uploads.current_document(asked, "photo")
+    signature = uploads.current_document(asked, "signature")
     response = client.post(f"/mes-demandes/{asked.id}/repondre", data={
         "delivery_postal_code": "59 800", "document:photo": upload(PNG, "nouvelle-photo.png"),
         "delivery_city": "Paris"})  # not asked: ignored
@@ -396,10 +397,10 @@ def test_repondre_changes_only_the_items_asked_and_goes_back_to_instruction(clie
     assert after.delivery_postal_code == "59800"
     assert (after.delivery_city, after.delivery_address, after.delivery_name) == (
         before.delivery_city, before.delivery_address, before.delivery_name)
-    photo = cqc_requests.current_document(asked, "photo")
+    photo = uploads.current_document(asked, "photo")
     assert photo.original_name == "nouvelle-photo.png" and photo.content_type == "image/png"
     assert Document.get_by_id(old_photo.id).replaced_at is not None  # staff see what changed
-    assert cqc_requests.current_document(asked, "signature").id == signature.id
+    assert uploads.current_document(asked, "signature").id == signature.id
     assert not dossier.open_anomalies().exists()
     assert {a.field: a.new_value.split(" (")[0] for a in Anomaly.select()} == {
         "delivery_postal_code": "59800", "document:photo": "nouvelle-photo.png"}
@@ -415,7 +416,7 @@ def test_a_wrong_answer_keeps_what_was_typed_and_uploaded(client, asked):
     assert Dossier.get_by_id(asked.id).state == RequestState.ATTENTE_COMPLEMENT
     response = client.post(f"/mes-demandes/{asked.id}/repondre", data={"delivery_postal_code": "59800"})
     assert response.status_code == 302
-    assert cqc_requests.current_document(asked, "photo").original_name == "bonne-photo.jpg"
+    assert uploads.current_document(asked, "photo").original_name == "bonne-photo.jpg"
     assert Dossier.get_by_id(asked.id).state == RequestState.EN_INSTRUCTION
 
 
@@ -430,7 +431,7 @@ def test_a_lying_file_in_an_answer_is_refused(client, asked):
 
 
 def test_another_driver_gets_404_everywhere(app, client, driver, asked, make_driver):
-    document = cqc_requests.current_document(asked, "signature")
+    document = uploads.current_document(asked, "signature")
     intruder = make_driver(state="active")
     other = app.test_client()
     other.post("/connexion", data={"email": intruder.email, "password": "Correct-Horse-42!"})
@@ -453,7 +454,7 @@ def test_home_follows_the_requests_in_progress(client, driver, agent, centre):
     draft = start(client)
     client.post(f"/mes-demandes/{draft.id}/annuler")
     dossier = complete_request(driver)
-    cqc_requests.take(dossier, agent)
+    dossiers.take(dossier, agent)
     page = text(client.get("/"))
     section = page.split("Suivi de mes demandes")[1]
     assert f"Demande n° {dossier.id}" in section and "instruction" in section

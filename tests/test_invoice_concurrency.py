@@ -8,7 +8,7 @@ import time
 import pytest
 
 from models import Invoice, InvoiceSequence, Payment, PaymentNotification, PaymentStatus, db
-from services import documents, payments
+from services import documents, dossiers, payments
 from tests.money_data import make_tariff, notification, pending_payment
 
 THREADS = 8
@@ -49,7 +49,7 @@ def test_concurrent_confirmations_number_invoices_1_to_40(postgres, quick_pdfs, 
                 try:
                     start.wait(timeout=30)
                     for fields in batch:
-                        payments.handle_notification(fields)
+                        dossiers.settle_payment(fields)
                 finally:
                     db.close()
         except Exception as error:  # reported below, with the thread's traceback lost but its message kept

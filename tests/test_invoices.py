@@ -14,7 +14,7 @@ from models import (
     Card, CardState, CqcRequest, Invoice, InvoiceKind, Organisation, OutboxMessage, Payment, PaymentNotification, PaymentStatus, Role,
     SireneEstablishment, StaffRole, Tariff, Training, User,
 )
-from services import invoices, passwords, payments, storage, transitions
+from services import invoices, passwords, dossiers, payments, storage, transitions
 from models import clock as clock_module
 from tests.conftest import TEST_PASSWORD, last_email
 from tests.money_data import PRICE_CENTS, make_tariff, notification, pdf_text, pending_payment
@@ -36,7 +36,7 @@ def driver(make_driver):
 def pay(user):
     """Start and confirm a payment for a new replacement file of this driver; return its invoice."""
     payment = pending_payment(user)
-    payments.handle_notification(notification(payment))
+    dossiers.settle_payment(notification(payment))
     return Invoice.get(Invoice.payment == payment.id)
 
 
@@ -251,10 +251,10 @@ def test_tariffs_are_created_never_edited(client, local_admin):
 
 def test_payments_list_filters_by_status_and_shows_the_notifications(client, local_admin, driver):
     paid = pending_payment(driver)
-    payments.handle_notification(notification(paid))
+    dossiers.settle_payment(notification(paid))
     pending = pending_payment(driver)
     with pytest.raises(payments.PaymentError):
-        payments.handle_notification(notification(pending, amount="1"))
+        dossiers.settle_payment(notification(pending, amount="1"))
     listing = client.get("/admin/payments_admin/?flt0_0=paid").get_data(as_text=True)
     assert paid.reference in listing and pending.reference not in listing
     listing = client.get("/admin/payments_admin/?flt0_0=pending").get_data(as_text=True)

@@ -24,7 +24,8 @@ from models import (
     Tariff,
 )
 from services import cards, payments
-from services import requests as cqc_requests
+from models import ProcedureCode
+from services import dossiers, uploads
 from tests.conftest import TEST_PASSWORD
 from tests.driver_data import JPEG, PDF, complete_request, fast_pdfs, make_centre, record, upload
 from tests.money_data import pdf_text
@@ -77,8 +78,8 @@ def driver(make_driver, login_user):
 def delivered_card(user, agent):
     """Return the driver's card once ordered by an accepted CQC request, shipped and delivered."""
     dossier = complete_request(user)
-    cqc_requests.take(dossier, agent)
-    card = cqc_requests.accept(dossier, agent)
+    dossiers.take(dossier, agent)
+    card = dossiers.accept(dossier, agent)
     cards.move(card, "ship", staff=agent)
     cards.move(Card.get_by_id(card.id), "deliver", staff=agent)
     return Card.get_by_id(card.id)
@@ -145,7 +146,7 @@ def notify(payment, status="paid"):
     fields = {"reference": payment.reference, "amount": str(payment.amount_cents), "currency": "EUR", "status": status,
               "transaction": "T1"}
     fields["signature"] = payments.sign(fields)
-    return payments.handle_notification(fields)
+    return dossiers.settle_payment(fields)
 
 
 def assert_hosted_page(response, payment):
@@ -559,8 +560,8 @@ def test_the_queue_hides_drafts_by_default_and_filters_by_state_and_motif(client
 def returned_card(driver, cqc_agent):
     """The driver's card, shipped then returned by La Poste (« pli non distribué »)."""
     dossier = complete_request(driver)
-    cqc_requests.take(dossier, cqc_agent)
-    card = cqc_requests.accept(dossier, cqc_agent)
+    dossiers.take(dossier, cqc_agent)
+    card = dossiers.accept(dossier, cqc_agent)
     cards.move(card, "ship", staff=cqc_agent)
     cards.move(Card.get_by_id(card.id), "return", staff=cqc_agent)
     return Card.get_by_id(card.id)
@@ -639,7 +640,7 @@ def test_the_replacement_card_shows_the_original_photo_and_links_to_its_file(cli
     decide(instructor, dossier, "take")
     decide(instructor, dossier, "accept")
     new = Card.get(Card.dossier == dossier.id)
-    photo = cqc_requests.current_document(card.dossier_id, "photo")
+    photo = uploads.current_document(card.dossier_id, "photo")
     page = text(client.get("/mes-cartes/"))
     block = re.search(rf'<article class="card-item[^"]*" id="carte-{new.id}">(.*?)</article>', page, re.S).group(1)
     assert f'src="/mes-demandes/{card.dossier_id}/documents/{photo.id}"' in block

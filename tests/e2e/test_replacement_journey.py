@@ -65,7 +65,8 @@ def set_up(live, monkeypatch):
         User,
     )
     from services import accounts, cards, passwords
-    from services import requests as cqc_requests
+    from models import ProcedureCode
+    from services import dossiers, uploads
     from tests.driver_data import complete_request, fast_pdfs, make_centre, record
 
     fast_pdfs(monkeypatch)  # the training summary and certificate are not this journey's
@@ -94,8 +95,8 @@ def set_up(live, monkeypatch):
 
         record(make_centre(), user)
         dossier = complete_request(user)
-        cqc_requests.take(dossier, cqc_agent)
-        card = cqc_requests.accept(dossier, cqc_agent)
+        dossiers.take(dossier, cqc_agent)
+        card = dossiers.accept(dossier, cqc_agent)
         cards.move(card, "ship", staff=cqc_agent)
         cards.move(Card.get_by_id(card.id), "deliver", staff=cqc_agent)
         cards.move(Card.get_by_id(card.id), "activate", user=user)

@@ -1,4 +1,4 @@
-"""Form pieces shared by the public flows: French messages and the checks of DESIGN §4."""
+"""Form pieces shared by every form (public flows and procedure steps): French messages and the checks of DESIGN §4."""
 import datetime as dt
 import re
 

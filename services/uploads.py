@@ -1,0 +1,46 @@
+"""The documents a holder uploads to a file: the current one of each kind, a new upload, the erasure."""
+from models import Document, Dossier, RequestState, clock, db
+from services import storage
+
+
+def current_document(dossier, kind):
+    """Return the file's current document of this kind (the newest not replaced), or None."""
+    return (
+        Document.select()
+        .where(Document.dossier == dossier, Document.kind == kind, Document.replaced_at.is_null())
+        .order_by(Document.id.desc())
+        .first()
+    )
+
+
+def save_document(dossier, kind, file_storage):
+    """Store an upload (type checked on content) as the file's current document of that kind.
+
+    A draft's previous document of the kind is erased; a submitted file keeps it, so staff see what changed.
+    """
+    data, content_type, suffix = storage.check_upload(file_storage)
+    with db.atomic():
+        previous = current_document(dossier, kind)
+        if previous is not None:
+            if dossier.state == RequestState.BROUILLON:
+                storage.delete(previous.path)
+                previous.delete_instance()
+            else:
+                Document.update(replaced_at=clock.now()).where(Document.id == previous.id).execute()
+        return Document.create(
+            dossier=dossier, kind=kind, path=storage.store(data, f"dossiers/{dossier.id}", suffix),
+            original_name=(file_storage.filename or "")[:200], content_type=content_type, size=len(data),
+            sha256=storage.digest(data),
+        )
+
+
+def erase(dossier):
+    """Erase every document of a file, stored bytes included (a cancelled file keeps nothing)."""
+    for document in dossier.documents:
+        storage.delete(document.path)
+    Document.delete().where(Document.dossier == dossier).execute()
+
+
+def touch(dossier):
+    """Record that the holder worked on the file (an untouched draft is erased after a warning)."""
+    Dossier.update(updated_at=clock.now(), draft_warned_at=None).where(Dossier.id == dossier.id).execute()

@@ -1,0 +1,94 @@
+"""Table-driven tests over the registry of procedures: every lifecycle move, and the holder's actions per state."""
+import datetime as dt
+import re
+
+import pytest
+
+from models import Card, CardState, Dossier, DossierEvent, ProcedureCode, RequestState
+from services import procedures, transitions
+from tests.cqc_files import make_centre, record_for
+
+CODES = list(procedures.REGISTRY)
+STATES = list(RequestState)
+LEGAL = [
+    (code, event, source, step.target)
+    for code in CODES for event, step in procedures.get(code).lifecycle.items() for source in step.sources
+]
+ILLEGAL = [
+    (code, event, state)
+    for code in CODES for event, step in procedures.get(code).lifecycle.items() for state in STATES
+    if state not in step.sources
+]
+#: DESIGN §3: what the holder may do on a file in each state, in the order shown.
+HOLDER_ACTIONS = {
+    RequestState.BROUILLON: ["reprendre", "annuler"],
+    RequestState.ENVOYEE: ["afficher"],
+    RequestState.EN_INSTRUCTION: ["afficher"],
+    RequestState.ATTENTE_COMPLEMENT: ["afficher", "repondre"],
+    RequestState.ACCEPTEE: ["afficher"],
+    RequestState.REFUSEE: ["afficher"],
+    RequestState.ANNULEE: [],
+}
+
+
+def file_of(code, user, state):
+    """Create a file of a procedure, with its data row, in a state."""
+    declaration = procedures.get(code)
+    dossier = transitions.open_dossier(code, user)
+    if declaration.data_model.__name__ == "CqcRequest":
+        declaration.data_model.create(dossier=dossier, training=record_for(make_centre(), user))
+    else:
+        driver = user.driver
+        card = Card.create(
+            user=user, number=f"C{dossier.id}", category="Marchandises", state=CardState.PND, last_name=user.last_name,
+            first_name=user.first_name, birth_date=driver.birth_date, birth_place=driver.birth_place,
+            licence_number=driver.licence_number, issued_on=dt.date(2024, 1, 1), expires_on=dt.date(2028, 12, 31),
+        )
+        reason = "pnd" if code == ProcedureCode.CQC_PND else code.removeprefix("CQC_").lower()
+        declaration.data_model.create(dossier=dossier, card=card, reason=reason)
+    Dossier.update(state=state).where(Dossier.id == dossier.id).execute()
+    return Dossier.get_by_id(dossier.id)
+
+
+def test_every_procedure_of_the_table_but_the_account_and_tachograph_ones_is_declared():
+    declared = {ProcedureCode.CQC, ProcedureCode.CQC_PERTE, ProcedureCode.CQC_VOL, ProcedureCode.CQC_QUALITE,
+                ProcedureCode.CQC_PND}
+    assert set(procedures.REGISTRY) == declared
+    for code, declaration in procedures.REGISTRY.items():
+        assert declaration.code == code and declaration.label and declaration.steps
+        assert declaration.steps[-1].name == "recapitulatif"
+        assert all(step.form is not None or step.document or step is declaration.steps[-1] for step in declaration.steps)
+
+
+@pytest.mark.parametrize("code, event, source, target", LEGAL)
+def test_every_legal_transition_works_and_writes_the_history(make_driver, make_staff, code, event, source, target):
+    dossier = file_of(code, make_driver(state="active"), source)
+    row = transitions.transition(dossier, event, staff=make_staff(), comment="motif")
+    assert Dossier.get_by_id(dossier.id).state == target
+    assert (row.from_state, row.to_state, row.event, row.comment) == (source, target, event, "motif")
+
+
+@pytest.mark.parametrize("code, event, state", ILLEGAL)
+def test_every_illegal_transition_is_refused_and_changes_nothing(make_driver, code, event, state):
+    dossier = file_of(code, make_driver(state="active"), state)
+    before = DossierEvent.select().where(DossierEvent.dossier == dossier).count()
+    with pytest.raises(transitions.TransitionError):
+        transitions.transition(dossier, event)
+    assert Dossier.get_by_id(dossier.id).state == state
+    assert DossierEvent.select().where(DossierEvent.dossier == dossier).count() == before
+
+
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("state", STATES)
+def test_the_actions_shown_are_exactly_those_the_lifecycle_allows(client, login_user, make_driver, code, state):
+    user = make_driver(state="active")
+    dossier = file_of(code, user, state)
+    declaration = procedures.of(dossier)
+    data = declaration.data_of(dossier)
+    extras = declaration.extra_actions(dossier, data)
+    assert declaration.holder_actions(dossier, data) == HOLDER_ACTIONS[state] + extras
+
+    login_user(user)
+    page = client.get("/mes-demandes/?rubrique=en-cours").get_data(as_text=True)
+    entry = page.split(f'id="demande-{dossier.id}"', 1)[1].split("</article>", 1)[0]
+    assert re.findall(r'data-action="(\w+)"', entry) == HOLDER_ACTIONS[state] + extras
