@@ -54,7 +54,11 @@ class MotifFilter(FilterEqual):
 class ReplacementRequestView(RequestQueue):
     """The replacement files of the procedures this staff member may see, oldest sent first."""
 
-    list_template = "admin/replacements/list.html"
+    show_template = "admin/replacements/show.html"
+    typed_fields = {"reject_reason": "", "fault": "", "comment": ""}
+    intro = ("Remplacements de CQC (perte, vol, défaut de qualité) et réexpéditions à une nouvelle adresse, du plus ancien "
+             "au plus récent (date d'envoi ou de réponse du titulaire). Par défaut, les brouillons et les demandes annulées "
+             "ne sont pas affichés.")
     column_list = ("submitted_at", "id", "holder", "email", "motif", "card", "state", "payment", "waiting")
     column_labels = {**RequestQueue.column_labels, "motif": "Motif", "card": "Carte concernée", "payment": "Paiement"}
     search_hint = "Nom, adresse électronique ou n° de carte"
@@ -120,21 +124,6 @@ class ReplacementRequestView(RequestQueue):
         return links
 
     # --- The request page -------------------------------------------------------------------------
-
-    @expose("/demande/<int:dossier_id>", methods=["GET", "POST"])
-    def show(self, dossier_id):
-        """Show a replacement (motif, declaration, documents, cards, addresses, payments, history) and decide on it."""
-        dossier = self.get_one(dossier_id) or abort(404)
-        can_process = current_user.can_process(dossier.procedure.code)
-        typed = {"reject_reason": "", "fault": "", "comment": ""}
-        errors = []
-        if request.method == "POST":
-            if not can_process:
-                abort(403)
-            response = self._decide(dossier, request.form.get("decision"), typed, errors)
-            if response is not None:
-                return response
-        return self.render("admin/replacements/show.html", **self._page(dossier, can_process, typed, errors))
 
     def decisions(self, dossier):
         """Return the decisions the file's motif and state allow on this page."""

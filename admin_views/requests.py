@@ -69,6 +69,7 @@ class RequestQueue(StaffModelView):
     can_create = False
     can_edit = False
     column_display_actions = False
+    list_template = "admin/requests/list.html"
     column_labels = {
         "submitted_at": "Envoyée le",
         "id": "N°",
@@ -102,6 +103,25 @@ class RequestQueue(StaffModelView):
             query = query.where(Dossier.state.not_in(HIDDEN_BY_DEFAULT))
         return query
 
+    #: The request page's template, and what its forms start with (kept when a decision is refused).
+    show_template = None
+    typed_fields = {"reject_reason": ""}
+
+    @expose("/demande/<int:dossier_id>", methods=["GET", "POST"])
+    def show(self, dossier_id):
+        """Show a file (holder, its data, documents, payments, history) and decide on it."""
+        dossier = self.get_one(dossier_id) or abort(404)
+        can_process = current_user.can_process(dossier.procedure.code)
+        typed = {name: type(value)() for name, value in self.typed_fields.items()}
+        errors = []
+        if request.method == "POST":
+            if not can_process:
+                abort(403)
+            response = self._decide(dossier, request.form.get("decision"), typed, errors)
+            if response is not None:
+                return response
+        return self.render(self.show_template, **self._page(dossier, can_process, typed, errors))
+
     @expose("/document/<int:document_id>")
     def document(self, document_id):
         """Show an uploaded document in the page, to staff who may see its file."""
@@ -119,7 +139,10 @@ class RequestQueue(StaffModelView):
 class CqcRequestView(RequestQueue):
     """The CQC requests of the procedures this staff member may see, oldest sent first."""
 
-    list_template = "admin/requests/list.html"
+    show_template = "admin/requests/show.html"
+    typed_fields = {"reasons": {}, "drafts": {}, "reject_reason": ""}
+    intro = ("Les demandes sont classées de la plus ancienne à la plus récente (date d'envoi ou de réponse du titulaire). "
+             "Par défaut, les brouillons et les demandes annulées ne sont pas affichés.")
     column_list = ("submitted_at", "id", "holder", "email", "licence", "training", "state", "waiting")
     column_labels = {**RequestQueue.column_labels, "licence": "N° de permis", "training": "Formation"}
     search_hint = "Nom, adresse électronique ou n° de permis"
@@ -165,21 +188,6 @@ class CqcRequestView(RequestQueue):
         return links
 
     # --- The request page -------------------------------------------------------------------------
-
-    @expose("/demande/<int:dossier_id>", methods=["GET", "POST"])
-    def show(self, dossier_id):
-        """Show a CQC request (holder, training, address, documents, history) and decide on it."""
-        dossier = self.get_one(dossier_id) or abort(404)
-        can_process = current_user.can_process(PROCEDURE)
-        typed = {"reasons": {}, "drafts": {}, "reject_reason": ""}
-        errors = []
-        if request.method == "POST":
-            if not can_process:
-                abort(403)
-            response = self._decide(dossier, request.form.get("decision"), typed, errors)
-            if response is not None:
-                return response
-        return self.render("admin/requests/show.html", **self._page(dossier, can_process, typed, errors))
 
     def _decide(self, dossier, decision, typed, errors):
         """Apply one decision through services.requests; return a redirect, or None with the errors set."""

@@ -17,10 +17,7 @@ LICENCE_CATEGORIES = {"Marchandises": "C1, C1E, C, CE", "Voyageurs": "D1, D1E, D
 
 def own_card(card_id):
     """Return the logged-in driver's card with this number, or 404."""
-    card = Card.get_or_none(Card.id == card_id, Card.user == current_user.id)
-    if card is None:
-        abort(404)
-    return card
+    return Card.get_or_none(Card.id == card_id, Card.user == current_user.id) or abort(404)
 
 
 def _original_dossier_id(card):

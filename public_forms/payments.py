@@ -45,10 +45,8 @@ def notification():
 
 
 def _own_payment(reference):
-    payment = Payment.get_or_none(Payment.reference == reference, Payment.user == current_user.id)
-    if payment is None:
-        abort(404)
-    return payment
+    """Return the logged-in holder's payment with this reference, or 404."""
+    return Payment.get_or_none(Payment.reference == reference, Payment.user == current_user.id) or abort(404)
 
 
 def can_pay_again(payment):

@@ -17,30 +17,17 @@ def create(email, role, first_name, last_name, created_by):
     return member
 
 
-def send_activation(member):
-    """Queue the activation e-mail of a staff account."""
-    raw = tokens.issue(TokenPurpose.ACTIVATE_STAFF, staff=member)
-    outbox.queue_email(
-        member.email,
-        "staff_activation",
-        "Activez votre compte du back-office Hub Pro Transport",
-        member=member,
-        link=outbox.public_url("password.welcome", token=raw),
-    )
+def send_activation(member, subject="Activez votre compte du back-office Hub Pro Transport"):
+    """Queue the activation e-mail of a staff account (a reset link once it has a password)."""
+    reset = bool(member.password_hash)
+    raw = tokens.issue(TokenPurpose.RESET_STAFF if reset else TokenPurpose.ACTIVATE_STAFF, staff=member)
+    outbox.queue_email(member.email, "staff_activation", subject, member=member, reset=reset,
+                       link=outbox.public_url("password.welcome", token=raw))
 
 
 def send_reset(member):
     """Queue a staff password reset link (« Mot de passe oublié »)."""
-    purpose = TokenPurpose.RESET_STAFF if member.password_hash else TokenPurpose.ACTIVATE_STAFF
-    raw = tokens.issue(purpose, staff=member)
-    outbox.queue_email(
-        member.email,
-        "staff_activation",
-        "Mot de passe du back-office Hub Pro Transport",
-        member=member,
-        reset=bool(member.password_hash),
-        link=outbox.public_url("password.welcome", token=raw),
-    )
+    send_activation(member, "Mot de passe du back-office Hub Pro Transport")
 
 
 def set_habilitations(member, procedures, by):
