@@ -5,12 +5,12 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, when
-from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User
+from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User, ProcedureCode
+from models import clock, deadlines
 from services import accounts, transitions
 from services.errors import Refused
-from models import clock, deadlines
 
-PROCEDURE = "COMPTE_PARTICULIER"
+PROCEDURE = ProcedureCode.COMPTE_PARTICULIER
 
 
 def _holder(view, context, dossier, name):
@@ -51,7 +51,7 @@ class AccountQueueView(StaffModelView):
         "submitted_at": when("submitted_at"),
         "holder": _holder,
         "email": lambda v, c, d, n: d.user.email,
-        "licence": lambda v, c, d, n: d.user.profile.licence_number if d.user.profile else "",
+        "licence": lambda v, c, d, n: d.user.driver.licence_number if d.user.driver else "",
         "state": lambda v, c, d, n: STATE_LABELS.get(d.state, d.state),
         "delay": _delay,
     }
@@ -62,7 +62,7 @@ class AccountQueueView(StaffModelView):
             .select_extend(User, Driver)
             .switch(Dossier)
             .join(User)
-            .join(Driver, on=(Driver.user == User.id), attr="profile")
+            .join(Driver, on=(Driver.user == User.id), attr="driver")
             .where(Procedure.code == PROCEDURE)
         )
 

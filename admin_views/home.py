@@ -6,10 +6,10 @@ from flask_login import current_user, login_user, logout_user
 from admin_views.base import is_staff, refuse
 from peewee import fn
 
-from models import AccountState, Dossier, Procedure, RequestState, Staff, db, normalize_email
+from models import AccountState, Dossier, Procedure, RequestState, Staff, db, normalize_email, ProcedureCode
+from models import clock, deadlines
 from public_forms.auth import LoginForm, check_login, safe_next
 from services import audit
-from models import clock, deadlines
 
 
 class StaffHomeView(AdminIndexView):
@@ -23,7 +23,7 @@ class StaffHomeView(AdminIndexView):
         if not is_staff():
             return refuse()
         accounts = Dossier.visible_to(current_user).where(
-            Procedure.code == "COMPTE_PARTICULIER", Dossier.state == AccountState.EN_ANALYSE
+            Procedure.code == ProcedureCode.COMPTE_PARTICULIER, Dossier.state == AccountState.EN_ANALYSE
         )
         overdue = accounts.where(Dossier.submitted_at < clock.now() - deadlines.ANALYSIS_TARGET)
         return self.render(
@@ -32,7 +32,7 @@ class StaffHomeView(AdminIndexView):
             accounts_overdue=overdue.count(),
             files=self._files_to_process(),
             procedures=sorted(current_user.procedure_codes()),
-            can_process_accounts=current_user.can_process("COMPTE_PARTICULIER"),
+            can_process_accounts=current_user.can_process(ProcedureCode.COMPTE_PARTICULIER),
         )
 
     def _files_to_process(self):
@@ -42,7 +42,7 @@ class StaffHomeView(AdminIndexView):
         query = (
             Dossier.visible_to(current_user)
             .select(Procedure.code, Procedure.name, Dossier.state, fn.COUNT(Dossier.id).alias("n"))
-            .where(Procedure.code != "COMPTE_PARTICULIER", Dossier.state.in_(waiting))
+            .where(Procedure.code != ProcedureCode.COMPTE_PARTICULIER, Dossier.state.in_(waiting))
             .group_by(Procedure.code, Procedure.name, Dossier.state)
             .order_by(Procedure.code)
             .dicts()

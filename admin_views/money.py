@@ -21,8 +21,8 @@ from admin_views.base import ReadOnlyView, StaffModelView, day, when
 from models import (
     PAYMENT_STATUS_LABELS, PRODUCTS, Invoice, InvoiceKind, Payment, PaymentNotification, PaymentStatus, Tariff,
 )
-from services import audit, invoices, storage
 from models import clock
+from services import audit, invoices, storage
 from services.formatting import money
 
 #: The columns of the accounting export, in order.

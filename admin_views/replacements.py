@@ -26,9 +26,9 @@ from models import (
     User,
 )
 from services import audit, dossiers, transitions, uploads
-from services.procedures import replacements
 from services.errors import Refused
 from services.formatting import money
+from services.procedures import replacements
 
 #: The procedures of this queue: the three motifs and the paid re-dispatch of an undelivered card.
 PROCEDURES = (*replacements.CODES.values(), ProcedureCode.CQC_PND)

@@ -26,8 +26,8 @@ from models import (
     Training,
     User,
 )
-from services import audit, dossiers, procedures, storage, transitions, uploads
 from models import clock
+from services import audit, dossiers, procedures, storage, transitions, uploads
 from services.errors import Refused
 
 PROCEDURE = ProcedureCode.CQC
@@ -149,7 +149,7 @@ class CqcRequestView(RequestQueue):
     column_filters = [RequestQueue.state_filter]
     column_formatters = {
         **RequestQueue.column_formatters,
-        "licence": lambda v, c, d, n: d.user.profile.licence_number,
+        "licence": lambda v, c, d, n: d.user.driver.licence_number,
         "training": lambda v, c, d, n: d.cqc_request.training.title,
     }
 
@@ -159,7 +159,7 @@ class CqcRequestView(RequestQueue):
             .select_extend(User, Driver, CqcRequest, Training)
             .switch(Dossier)
             .join(User)
-            .join(Driver, on=(Driver.user == User.id), attr="profile")
+            .join(Driver, on=(Driver.user == User.id), attr="driver")
             .switch(Dossier)
             .join(CqcRequest, on=(CqcRequest.dossier == Dossier.id), attr="cqc_request")
             .join(Training, on=(CqcRequest.training == Training.id))

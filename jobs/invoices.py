@@ -1,8 +1,8 @@
 """Invoice each centre the CQCs issued last month for its trainees; erase invoice PDFs kept past 10 years."""
 import datetime as dt
 
-from services import invoices
 from models import clock
+from services import invoices
 
 
 def run():

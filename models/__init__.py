@@ -307,8 +307,15 @@ class User(UserMixin, BaseModel):
 
     @property
     def driver(self):
-        """Return the driver profile of this account, or None."""
-        return Driver.get_or_none(Driver.user == self)
+        """Return the identity this driver gave (its Driver row), or None; loaded once, or joined by a query."""
+        if "_driver" not in self.__dict__:
+            self._driver = Driver.get_or_none(Driver.user == self)
+        return self._driver
+
+    @driver.setter
+    def driver(self, row):
+        # A query joining Driver with attr="driver" hands the row over here.
+        self._driver = row
 
     @classmethod
     def by_email(cls, email):
@@ -328,7 +335,7 @@ class User(UserMixin, BaseModel):
 class Driver(BaseModel):
     """The identity a driver gave when creating the account; what staff analyse."""
 
-    user = ForeignKeyField(User, unique=True, backref="driver_profile", on_delete="CASCADE")
+    user = ForeignKeyField(User, unique=True, backref="+", on_delete="CASCADE")
     birth_date = DateField()
     birth_place = CharField()
     birth_country = CharField(default="France")
@@ -853,9 +860,12 @@ class InvoiceLine(BaseModel):
 
 
 class ReplacementReason(enum.StrEnum):
+    """Why a Replacement row exists: a replacement's motif, or the paid re-dispatch of an undelivered card."""
+
     PERTE = "perte"
     VOL = "vol"
     QUALITE = "qualite"
+    PND = "pnd"
 
 
 class Replacement(BaseModel):

@@ -5,8 +5,8 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Optional
 
 from models import DRIVER_FIELDS, AccountState, Dossier, OrgKind, TokenPurpose
-from services import fields as f
 from services import accounts, throttle, tokens
+from services import fields as f
 from services.errors import Refused
 
 bp = Blueprint("accounts", __name__, url_prefix="/creer-un-compte")

@@ -7,9 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 
 from models import User, db
-from services import fields as f
-from services import accounts, audit, passwords, throttle
 from models import clock
+from services import accounts, audit, passwords, throttle
+from services import fields as f
 
 bp = Blueprint("auth", __name__)
 

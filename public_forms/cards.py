@@ -3,10 +3,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement, RequestState, Role
+from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement, Role
 from public_forms import account_required
 from services import cards, dossiers, payments, uploads
 from services.errors import Refused
+from services.procedures.pnd import unpaid as unpaid_redispatch
 from services.procedures.cqc import AddressForm
 
 bp = Blueprint("cards", __name__, url_prefix="/mes-cartes")
@@ -67,22 +68,10 @@ def activate(card_id):
     return redirect(url_for("cards.index"))
 
 
-def redispatch_draft(card):
-    """Return the Solution 2 file of this card still awaiting its payment, or None."""
-    return (
-        Dossier.select().join(Replacement)
-        .where(Replacement.reason == "pnd", Dossier.state == RequestState.BROUILLON, Replacement.card == card.id)
-        .order_by(Dossier.id.desc())
-        .first()
-    )
-
-
 def _current_delivery(card, draft):
     """Return the address fields to start Solution 2 from: the unpaid draft's, else the request's that sent the card."""
-    source = draft.replacement.get() if draft is not None else None
-    if source is None and card.dossier_id:
-        dossier = Dossier.get_by_id(card.dossier_id)
-        source = dossier.cqc.first() or dossier.replacement.first()
+    source = draft if draft is not None else (Dossier.get_by_id(card.dossier_id) if card.dossier_id else None)
+    source = dossiers.data_of(source) if source is not None else None
     return {name: getattr(source, name, "") for name in REQUEST_FIELDS} if source is not None else {}
 
 
@@ -94,7 +83,7 @@ def pnd(card_id):
     if card.state != CardState.PND:
         return redirect(url_for("cards.index"))
     user = current_user._get_current_object()
-    draft = redispatch_draft(card)
+    draft = unpaid_redispatch(card)
     form = FlaskForm()
     solution_2 = request.method == "POST" and request.form.get("solution") == "2"
     address = AddressForm(formdata=None if not solution_2 else request.form, data=_current_delivery(card, draft))

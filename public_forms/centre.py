@@ -15,10 +15,10 @@ from models import (
     Training,
     TrainingKind,
 )
+from models import clock
 from public_forms import account_required
 from services import fields as f
 from services import trainings
-from models import clock
 
 bp = Blueprint("centre", __name__, url_prefix="/centre")
 

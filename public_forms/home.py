@@ -3,10 +3,10 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user
 
 from models import Consent, Dossier, News, Notification, Role
+from models import clock
 from public_forms import account_required
 from public_forms.auth import LoginForm
 from public_forms.requests import in_progress
-from models import clock
 
 bp = Blueprint("home", __name__)
 

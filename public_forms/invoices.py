@@ -8,9 +8,9 @@ from flask import Blueprint, Response, abort, current_app, render_template
 from flask_login import current_user
 
 from models import Invoice, Role, User
+from models import clock, deadlines
 from public_forms import ORG_ROLES, account_required
 from services import invoices, storage
-from models import clock, deadlines
 
 bp = Blueprint("invoices", __name__)
 

@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, ValidationError
 
 from models import Staff, TokenPurpose, User, db
-from services import fields as f
 from services import accounts, audit, passwords, tokens
+from services import fields as f
 
 bp = Blueprint("password", __name__, url_prefix="/mot-de-passe")
 

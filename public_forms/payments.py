@@ -4,11 +4,11 @@ import datetime as dt
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from models import Payment, PaymentStatus, RequestState
+from models import Payment, PaymentStatus, RequestState, Product
+from models import clock
 from public_forms import account_required
 from services import dossiers, payments
 from services.errors import Refused
-from models import clock
 
 bp = Blueprint("payments", __name__)
 
@@ -20,9 +20,9 @@ REFRESH_FOR = dt.timedelta(minutes=10)
 PAYABLE_STATES = (RequestState.BROUILLON, RequestState.ATTENTE_COMPLEMENT)
 #: What happens once the payment is confirmed, per product.
 NEXT_STEPS = {
-    "CQC_REMPLACEMENT": "Votre demande de remplacement est envoyée à IN Groupe. Votre carte sera reproduite à "
+    Product.CQC_REMPLACEMENT: "Votre demande de remplacement est envoyée à IN Groupe. Votre carte sera reproduite à "
                         "l'identique sous un nouveau numéro ; vous êtes notifié(e) à chaque étape.",
-    "REEXPEDITION": "Votre carte est réexpédiée à votre nouvelle adresse ; vous êtes notifié(e) de son expédition.",
+    Product.REEXPEDITION: "Votre carte est réexpédiée à votre nouvelle adresse ; vous êtes notifié(e) de son expédition.",
 }
 DEFAULT_NEXT_STEP = "Votre demande est envoyée à IN Groupe pour traitement ; vous êtes notifié(e) à chaque étape."
 

@@ -3,9 +3,9 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from models import CATEGORIES, Certificate, Role, Training
+from models import clock
 from public_forms import account_required
 from services import storage
-from models import clock
 
 bp = Blueprint("trainings", __name__)
 

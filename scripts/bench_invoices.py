@@ -39,7 +39,7 @@ def prepare(url, storage, count):
     import datetime as dt
 
     import models
-    from models import MODELS, Driver, Role, Tariff, User, db
+    from models import MODELS, Driver, ProcedureCode, Product, Role, Tariff, User, db
     from services import payments, transitions
 
     app = make_app(url, storage)
@@ -47,7 +47,7 @@ def prepare(url, storage, count):
         db.connect(reuse_if_open=True)
         db.drop_tables(MODELS, safe=True, cascade=True)
         models.create_tables()
-        Tariff.create(product="CQC_REMPLACEMENT", amount_ht=Decimal("28.24"), vat_rate=Decimal("20"), start_date=dt.date(2023, 9, 1))
+        Tariff.create(product=Product.CQC_REMPLACEMENT, amount_ht=Decimal("28.24"), vat_rate=Decimal("20"), start_date=dt.date(2023, 9, 1))
         drivers = []
         for n in range(min(count, 50)):
             user = User.create(email=f"bench{n}@exemple.fr", role=Role.DRIVER, last_name="Lefèvre", first_name=f"Éloïse{n}")
@@ -57,7 +57,7 @@ def prepare(url, storage, count):
         notifications = []
         for n in range(count):
             user = drivers[n % len(drivers)]
-            payment = payments.checkout(transitions.open_dossier("CQC_PERTE", user), user, "CQC_REMPLACEMENT")
+            payment = payments.checkout(transitions.open_dossier(ProcedureCode.CQC_PERTE, user), user, Product.CQC_REMPLACEMENT)
             fields = {"reference": payment.reference, "amount": str(payment.amount_cents), "currency": "EUR",
                       "status": "paid", "transaction": f"BENCH{n}"}
             fields["signature"] = payments.sign(fields)

@@ -4,6 +4,7 @@ import datetime as dt
 from peewee import IntegrityError
 
 from models import (
+    ProcedureCode,
     AccountState,
     Anomaly,
     Approval,
@@ -20,10 +21,10 @@ from models import (
     db,
     normalize_email,
 )
+from models import clock
+from services import audit, notices, outbox, sirene, staff, trainings, transitions
 from services.addresses import check_email_free
 from services.errors import Refused
-from services import audit, notices, outbox, sirene, staff, trainings, transitions
-from models import clock
 
 
 # --- Drivers -----------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ def register_driver(identity, consents):
             Driver.create(user=user, **identity)
             for code, label in consents:
                 Consent.create(user=user, code=code, label=label)
-            transitions.open_dossier("COMPTE_PARTICULIER", user, comment="Demande de création de compte")
+            transitions.open_dossier(ProcedureCode.COMPTE_PARTICULIER, user, comment="Demande de création de compte")
             outbox.queue_email(
                 email, "account_received", "Votre demande de création de compte Hub Pro Transport", user=user
             )

@@ -1,7 +1,7 @@
 """Sweeps over the files that reach the instructing service."""
-from models import AccountState, Dossier, Habilitation, Procedure, Staff, StaffRole, Subscription, db
-from services import outbox
+from models import AccountState, Dossier, Habilitation, Procedure, Staff, StaffRole, Subscription, db, ProcedureCode
 from models import clock, deadlines
+from services import outbox
 
 
 def overdue_accounts():
@@ -10,7 +10,7 @@ def overdue_accounts():
         Dossier.select(Dossier, Procedure)
         .join(Procedure)
         .where(
-            Procedure.code == "COMPTE_PARTICULIER",
+            Procedure.code == ProcedureCode.COMPTE_PARTICULIER,
             Dossier.state == AccountState.EN_ANALYSE,
             Dossier.submitted_at < clock.now() - deadlines.ANALYSIS_TARGET,
             Dossier.overdue_alerted_at.is_null(),
@@ -41,7 +41,7 @@ def alert_overdue():
         return {"alerted": 0}
     link = outbox.public_url("account_queue.index_view")
     with db.atomic():
-        for address in staff_addresses("COMPTE_PARTICULIER"):
+        for address in staff_addresses(ProcedureCode.COMPTE_PARTICULIER):
             outbox.queue_email(
                 address, "analysis_overdue", f"{len(dossiers)} compte(s) en attente d'analyse depuis plus de 24 h",
                 dossiers=dossiers, link=link,

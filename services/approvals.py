@@ -3,8 +3,8 @@ import csv
 import datetime as dt
 
 from models import Approval, db
-from services import audit, outbox, sirene
 from models import clock
+from services import audit, outbox, sirene
 
 CATEGORIES = ("Marchandises", "Voyageurs")
 TRAININGS = ("FIMO", "Passerelle", "FCO")

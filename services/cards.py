@@ -3,8 +3,8 @@ import datetime as dt
 import uuid
 
 from models import Card, CardEvent, CardState, TrainingKind, db
-from services import transitions
 from models import clock, deadlines
+from services import transitions
 
 #: Cards whose validity an early FCO extends (the new card's 5 years start when they expire).
 CURRENT = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND)

@@ -4,6 +4,8 @@ import os
 from decimal import Decimal
 
 from models import (
+    ProcedureCode,
+    Product,
     AccountState,
     Approval,
     Consent,
@@ -22,8 +24,8 @@ from models import (
     User,
     db,
 )
-from services import passwords, sirene, trainings, transitions
 from models import clock
+from services import passwords, procedures, sirene, trainings, transitions
 
 SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "sirene_sample.csv")
 
@@ -45,7 +47,7 @@ def _driver(email, last, first, born, licence, state, submitted_hours_ago, passw
 
     for code, label in current_app.config["DRIVER_CONSENTS"]:
         Consent.create(user=user, code=code, label=label)
-    dossier = transitions.open_dossier("COMPTE_PARTICULIER", user, comment="Demande de création de compte")
+    dossier = transitions.open_dossier(ProcedureCode.COMPTE_PARTICULIER, user, comment="Demande de création de compte")
     submitted = clock.now() - dt.timedelta(hours=submitted_hours_ago)
     Dossier.update(state=state, submitted_at=submitted, created_at=submitted).where(Dossier.id == dossier.id).execute()
     return user
@@ -63,13 +65,13 @@ def load():
                              last_name="Dubois", manages_files=True, password_hash=passwords.hash_password("Demo-Admin-2026!"))
         agent = Staff.create(email="agent@hubpro.local", role=StaffRole.AGENT, first_name="Karim", last_name="Benali",
                              created_by=admin, password_hash=passwords.hash_password("Demo-Agent-2026!"))
-        for code in ("COMPTE_PARTICULIER", "CQC", "CQC_PERTE", "CQC_VOL", "CQC_QUALITE", "CQC_PND"):
+        for code in (ProcedureCode.COMPTE_PARTICULIER, *procedures.REGISTRY):
             Habilitation.create(staff=agent, procedure=Procedure.by_code(code))
-        Subscription.create(procedure=Procedure.by_code("COMPTE_PARTICULIER"), access_modality="portail",
+        Subscription.create(procedure=Procedure.by_code(ProcedureCode.COMPTE_PARTICULIER), access_modality="portail",
                             start_date=dt.date(2023, 1, 1), notification_email="instruction@hubpro.local")
-        for product, amount, start in (("CQC", "25.00", dt.date(2022, 1, 1)), ("CQC", "28.24", dt.date(2023, 9, 1)),
-                                       ("CQC_REMPLACEMENT", "28.24", dt.date(2023, 9, 1)), ("REEXPEDITION", "6.50", dt.date(2023, 9, 1)),
-                                       ("TACHY_CONDUCTEUR", "59.00", dt.date(2023, 1, 1)), ("TACHY_ENTREPRISE", "59.00", dt.date(2023, 1, 1))):
+        for product, amount, start in ((Product.CQC, "25.00", dt.date(2022, 1, 1)), (Product.CQC, "28.24", dt.date(2023, 9, 1)),
+                                       (Product.CQC_REMPLACEMENT, "28.24", dt.date(2023, 9, 1)), (Product.REEXPEDITION, "6.50", dt.date(2023, 9, 1)),
+                                       (Product.TACHY_CONDUCTEUR, "59.00", dt.date(2023, 1, 1)), (Product.TACHY_ENTREPRISE, "59.00", dt.date(2023, 1, 1))):
             Tariff.create(product=product, amount_ht=Decimal(amount), vat_rate=Decimal("20.00"), start_date=start)
         News.create(text="À compter du 1er Septembre 2023, le prix unitaire de la CQC est revalorisé à 28,24€ HT (hors frais d'envoi).",
                     published_on=dt.date(2023, 8, 1))

@@ -1,7 +1,7 @@
 """Sweeps that follow up the holders' files: unanswered information requests, abandoned drafts."""
 from models import Dossier, Procedure, RequestState, db
-from services import dossiers, outbox
 from models import clock, deadlines
+from services import dossiers, outbox
 
 
 def remind_unanswered():

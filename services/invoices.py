@@ -5,10 +5,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import (
+    Product,
     Card, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Training, db,
 )
-from services import audit, documents, formatting, outbox, storage
 from models import clock, deadlines
+from services import audit, documents, formatting, outbox, storage
 
 CENT = Decimal("0.01")
 #: Invoices are payable within this many days.
@@ -166,7 +167,7 @@ def monthly_centre_invoices(month_start):
         )
         lines = []
         for card in cards:
-            tariff = Tariff.in_force("CQC", card.issued_on)
+            tariff = Tariff.in_force(Product.CQC, card.issued_on)
             if tariff is None:
                 continue
             lines.append((f"CQC n° {card.number} – {card.last_name} {card.first_name} – émise le {card.issued_on:%d/%m/%Y}",

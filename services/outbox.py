@@ -8,8 +8,8 @@ from email.utils import make_msgid
 from flask import current_app, render_template
 
 from models import Channel, Notification, OutboxMessage, OutboxStatus
-from services import sms, storage
 from models import clock, deadlines
+from services import sms, storage
 
 log = logging.getLogger("hubpro.outbox")
 

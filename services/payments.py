@@ -16,9 +16,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import Payment, PaymentNotification, PaymentStatus, PRODUCTS, Tariff, db
-from services.errors import PaymentError
-from services import audit, invoices, outbox
 from models import clock
+from services import audit, invoices, outbox
+from services.errors import PaymentError
 
 #: The fields a notification carries besides its signature.
 NOTIFICATION_FIELDS = ("reference", "amount", "currency", "status", "transaction")

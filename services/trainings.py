@@ -1,9 +1,10 @@
 """Trainings recorded by centres: the summary on the driver's account and the qualification certificate."""
 from models import (
+    ProcedureCode,
     AccountState, CARD_TRAININGS, Certificate, Dossier, Driver, Procedure, Training, User, db,
 )
-from services import audit, documents, notices, storage
 from models import clock, deadlines
+from services import audit, documents, notices, storage
 
 
 def record(centre, recorded_by, **data):
@@ -28,7 +29,7 @@ def matching_account(licence_number, birth_date):
         .where(
             Driver.licence_number == licence_number,
             Driver.birth_date == birth_date,
-            Procedure.code == "COMPTE_PARTICULIER",
+            Procedure.code == ProcedureCode.COMPTE_PARTICULIER,
             Dossier.state.in_([AccountState.CONFORME, AccountState.ACTIVE]),
         )
         .first()

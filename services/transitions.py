@@ -20,9 +20,9 @@ from models import (
     STATE_LABELS,
     db,
 )
+from models import clock
 from services import notices
 from services.errors import TransitionError
-from models import clock
 
 
 @dataclass(frozen=True)

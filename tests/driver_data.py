@@ -5,8 +5,8 @@ import io
 from werkzeug.datastructures import FileStorage
 
 from models import Organisation
-from services import trainings
 from models import clock
+from services import trainings
 from models import ProcedureCode
 from services import dossiers, uploads
 

@@ -19,9 +19,9 @@ from models import (
     StaffRole,
     db,
 )
+from models import clock, deadlines
 from models import ProcedureCode
 from services import dossiers, uploads, transitions
-from models import clock, deadlines
 from tests.conftest import last_email
 from tests.cqc_files import PDF, PNG, make_centre, png, record_for, sent_request, upload
 

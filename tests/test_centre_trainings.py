@@ -16,8 +16,8 @@ from models import (
     Role,
     Training,
 )
-from services import accounts, storage
 from models import clock, deadlines
+from services import accounts, storage
 from tests.conftest import last_email
 from tests.cqc_files import make_centre, make_member
 

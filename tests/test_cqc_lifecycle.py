@@ -6,9 +6,9 @@ import pytest
 from models import (
     Card, CardEvent, CardState, Certificate, CqcRequest, Dossier, DossierEvent, Organisation, RequestState, Training,
 )
+from models import clock as clock_service, deadlines
 from models import ProcedureCode
 from services import cards, followups, dossiers, uploads, transitions
-from models import clock as clock_service, deadlines
 from services.errors import Refused
 
 REQUEST_LEGAL = [(e, s, step.target) for e, step in transitions.REQUEST.items() for s in step.sources]

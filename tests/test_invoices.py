@@ -14,8 +14,8 @@ from models import (
     Card, CardState, CqcRequest, Invoice, InvoiceKind, Organisation, OutboxMessage, Payment, PaymentNotification, PaymentStatus, Role,
     SireneEstablishment, StaffRole, Tariff, Training, User,
 )
-from services import invoices, passwords, dossiers, payments, storage, transitions
 from models import clock as clock_module
+from services import invoices, passwords, dossiers, payments, storage, transitions
 from tests.conftest import TEST_PASSWORD, last_email
 from tests.money_data import PRICE_CENTS, make_tariff, notification, pdf_text, pending_payment
 

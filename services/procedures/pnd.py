@@ -1,29 +1,35 @@
 """« Pli non distribué », solution 2: the holder gives a new address and pays the re-dispatch of the returned card."""
 from flask import url_for
 
-from models import REQUEST_FIELDS, Card, CardState, Dossier, ProcedureCode, Product, Replacement, RequestState
+from models import Card, CardState, Dossier, ProcedureCode, Product, Replacement, ReplacementReason, RequestState
 from services import transitions
 from services.errors import Refused
 from services.procedures.base import Declaration, Step
 from services.procedures.replacements import addresses_missing, summary_context
 
 
+def unpaid(card):
+    """Return the card's re-dispatch still awaiting its payment, or None."""
+    return (
+        Dossier.select().join(Replacement)
+        .where(Replacement.card == card, Replacement.reason == ReplacementReason.PND, Dossier.state == RequestState.BROUILLON)
+        .order_by(Dossier.id.desc())
+        .first()
+    )
+
+
 def prepare(user, card, address):
     """Return the card's unpaid re-dispatch (its address updated), else the data of a new one."""
     if card.state != CardState.PND:
         raise Refused("Cette carte n'est pas revenue en pli non distribué.")
-    address = {"delivery_name": user.full_name, **{name: address.get(name, "") for name in REQUEST_FIELDS if name in address}}
-    draft = (
-        Replacement.select().join(Dossier)
-        .where(Replacement.card == card, Replacement.reason == "pnd",
-               Dossier.state == RequestState.BROUILLON)
-        .order_by(Replacement.id.desc()).first()
-    )
+    # The name is optional in `address` (the holder's by default).
+    address = {"delivery_name": user.full_name, **address}
+    draft = unpaid(card)
     if draft is not None:  # paying again after an abandoned or refused payment, with the address as now typed
-        Replacement.update(**address).where(Replacement.id == draft.id).execute()
-        return draft.dossier, {}
+        Replacement.update(**address).where(Replacement.dossier == draft).execute()
+        return draft, {}
     return None, dict(
-        card=card, reason="pnd", step="recapitulatif", billing_name=user.full_name, **address,
+        card=card, reason=ReplacementReason.PND, step="recapitulatif", billing_name=user.full_name, **address,
         billing_address=address["delivery_address"], billing_postal_code=address["delivery_postal_code"],
         billing_city=address["delivery_city"],
     )

@@ -256,7 +256,7 @@ def summary_context(dossier, replacement):
         "defects": replacement.defect_list,
         "commitment_label": commitment_label(replacement.reason),
         "return_address": RETURN_ADDRESS,
-        "price": price_of(Product.REEXPEDITION if replacement.reason == "pnd" else Product.CQC_REMPLACEMENT),
+        "price": price_of(Product.REEXPEDITION if replacement.reason == ReplacementReason.PND else Product.CQC_REMPLACEMENT),
     }
 
 
