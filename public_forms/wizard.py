@@ -19,7 +19,6 @@ from public_forms import account_required
 from services import dossiers, payments, procedures, storage, uploads
 from services.errors import Refused
 
-FORMATS = "Formats acceptés : PDF, JPEG ou PNG – 5 Mo maximum."
 TOO_BIG = "Le fichier dépasse 5 Mo : réduisez sa taille (par exemple en le numérisant en 150 dpi)."
 
 
@@ -163,7 +162,7 @@ def save_upload(dossier, declaration, data, here, going_back):
         upload = form.document.data
         if upload is not None and upload.filename:
             try:
-                uploads.save_document(dossier, here.document, upload)
+                uploads.save_document(dossier, here.document, upload, here.accepts)
             except Refused as refusal:
                 if not going_back:
                     form.document.errors.append(refusal.message)
@@ -172,7 +171,8 @@ def save_upload(dossier, declaration, data, here, going_back):
                 form.document.errors.append(here.empty)
             else:
                 return form, "next", {}
-    return form, None, {"current": uploads.current_document(dossier, here.document), "formats": FORMATS}
+    return form, None, {"current": uploads.current_document(dossier, here.document),
+                        "formats": storage.formats_hint(here.accepts), "accept": storage.accept_attribute(here.accepts)}
 
 
 def save_summary(dossier, declaration, data, here, going_back):
@@ -259,14 +259,14 @@ def answer_form(declaration, anomalies, data):
     return form_class(data={a.field: getattr(data, a.field) for a in anomalies if not a.field.startswith("document:")})
 
 
-def kept_uploads(form, anomalies, pending, dossier):
+def kept_uploads(form, declaration, anomalies, pending, dossier):
     """Check the files given, keep the good ones for a later try (in `pending`); return (files, all given)."""
     files, complete = {}, True
     for anomaly in (a for a in anomalies if a.field.startswith("document:")):
         field = form[anomaly.field]
         if field.data is not None and field.data.filename:
             try:
-                content, _, suffix = storage.check_upload(field.data)
+                content, _, suffix = storage.check_upload(field.data, declaration.accepts(anomaly.field.split(":", 1)[1]))
             except Refused as refusal:
                 field.errors.append(refusal.message)
                 complete = False
@@ -299,7 +299,7 @@ def answer_items(dossier_id):
     pending = dict(session.get(key, {}))
     if form.is_submitted():
         valid = form.validate()
-        files, complete = kept_uploads(form, anomalies, pending, dossier)
+        files, complete = kept_uploads(form, declaration, anomalies, pending, dossier)
         session[key] = pending
         if valid and complete:
             values = {a.field: form[a.field].data for a in anomalies if not a.field.startswith("document:")}
@@ -315,5 +315,7 @@ def answer_items(dossier_id):
                 return redirect(url_for("requests.index", rubrique="en-cours"))
     return render_template(
         "public/requests/answer.html", form=form, dossier=dossier, anomalies=anomalies, pending=pending,
-        documents={kind: uploads.current_document(dossier, kind) for kind in declaration.documents}, formats=FORMATS,
+        documents={kind: uploads.current_document(dossier, kind) for kind in declaration.documents},
+        upload_formats={kind: (storage.formats_hint(declaration.accepts(kind)), storage.accept_attribute(declaration.accepts(kind)))
+                        for kind in declaration.documents},
     )

@@ -119,12 +119,14 @@ def item_value(dossier, data, item):
 
 def answer(dossier, user, values, files):
     """Apply the holder's answer (just the items asked) and send the file back to instruction."""
-    data = data_of(dossier)
+    declaration = declaration_of(dossier)
+    data = declaration.data_of(dossier)
     anomalies = list(dossier.open_anomalies())
     with db.atomic():
         for anomaly in anomalies:
             if anomaly.field.startswith("document:"):
-                uploads.save_document(dossier, anomaly.field.split(":", 1)[1], files[anomaly.field])
+                kind = anomaly.field.split(":", 1)[1]
+                uploads.save_document(dossier, kind, files[anomaly.field], declaration.accepts(kind))
             else:
                 setattr(data, anomaly.field, values[anomaly.field])
         data.save()

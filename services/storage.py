@@ -16,6 +16,26 @@ SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": ("image/png", ".png"),
 }
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: How people name each accepted type, and the file endings a browser may offer for it.
+FORMATS = {"application/pdf": ("PDF", ".pdf"), "image/jpeg": ("JPEG", ".jpg,.jpeg"), "image/png": ("PNG", ".png")}
+IMAGES = ("image/jpeg", "image/png")
+#: What a document may be unless its procedure says otherwise.
+ANY_DOCUMENT = ("application/pdf", *IMAGES)
+
+
+def _names(types, last_word):
+    names = [FORMATS[t][0] for t in types]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last_word} {names[-1]}"
+
+
+def formats_hint(types=ANY_DOCUMENT):
+    """Say which formats an upload accepts (« Formats acceptés : PDF, JPEG ou PNG – 5 Mo maximum. »)."""
+    return f"Formats acceptés : {_names(types, 'ou')} – 5 Mo maximum."
+
+
+def accept_attribute(types=ANY_DOCUMENT):
+    """Return the value of a file input's accept attribute for these types."""
+    return ",".join([FORMATS[t][1] for t in types] + list(types))
 
 
 def _root():
@@ -62,8 +82,8 @@ def sniff(data):
     return None
 
 
-def check_upload(file_storage):
-    """Return (data, content type, suffix) of an upload, or raise UploadRefused saying why."""
+def check_upload(file_storage, accepts=ANY_DOCUMENT):
+    """Return (data, content type, suffix) of an upload of one of these types, or raise UploadRefused saying why."""
     if file_storage is None or not file_storage.filename:
         raise UploadRefused("Choisissez un fichier.")
     data = file_storage.read(MAX_UPLOAD_BYTES + 1)
@@ -72,8 +92,8 @@ def check_upload(file_storage):
     if not data:
         raise UploadRefused("Le fichier est vide.")
     kind = sniff(data)
-    if kind is None:
-        raise UploadRefused("Format non accepté : seuls les fichiers PDF, JPEG et PNG sont acceptés.")
+    if kind is None or kind[0] not in accepts:
+        raise UploadRefused(f"Format non accepté : seuls les fichiers {_names(accepts, 'et')} sont acceptés.")
     return data, kind[0], kind[1]
 
 

@@ -116,8 +116,8 @@ def _de(verb):
     return "d'" if verb[:1].lower() in "aeéèêiîouy" else "de "
 
 
-def transition(subject, event, *, staff=None, user=None, comment="", **context):
-    """Apply an event to a file or a card, or raise TransitionError and change nothing."""
+def check(subject, event):
+    """Return the step of an event the lifecycle allows from the current state, or raise TransitionError saying why not."""
     step = lifecycle(subject).get(event)
     if step is None:
         raise TransitionError(f"L'action « {event} » n'existe pas ici.")
@@ -126,6 +126,12 @@ def transition(subject, event, *, staff=None, user=None, comment="", **context):
         raise TransitionError(
             f"Impossible {_de(step.label)}{step.label} {what} à l'état « {STATE_LABELS.get(subject.state, subject.state)} »."
         )
+    return step
+
+
+def transition(subject, event, *, staff=None, user=None, comment="", **context):
+    """Apply an event to a file or a card, or raise TransitionError and change nothing."""
+    step = check(subject, event)
     model, history = (Card, CardEvent) if isinstance(subject, Card) else (Dossier, DossierEvent)
     with db.atomic():
         now = clock.now()

@@ -13,12 +13,12 @@ def current_document(dossier, kind):
     )
 
 
-def save_document(dossier, kind, file_storage):
-    """Store an upload (type checked on content) as the file's current document of that kind.
+def save_document(dossier, kind, file_storage, accepts=storage.ANY_DOCUMENT):
+    """Store an upload (type checked on content against `accepts`) as the file's current document of that kind.
 
     A draft's previous document of the kind is erased; a submitted file keeps it, so staff see what changed.
     """
-    data, content_type, suffix = storage.check_upload(file_storage)
+    data, content_type, suffix = storage.check_upload(file_storage, accepts)
     with db.atomic():
         previous = current_document(dossier, kind)
         if previous is not None:

@@ -92,3 +92,22 @@ def test_the_actions_shown_are_exactly_those_the_lifecycle_allows(client, login_
     page = client.get("/mes-demandes/?rubrique=en-cours").get_data(as_text=True)
     entry = page.split(f'id="demande-{dossier.id}"', 1)[1].split("</article>", 1)[0]
     assert re.findall(r'data-action="(\w+)"', entry) == HOLDER_ACTIONS[state] + extras
+
+
+def test_every_document_declares_its_types_and_the_upload_check_holds_to_them(app):
+    from werkzeug.datastructures import FileStorage
+    import io
+
+    from services import storage
+    from services.errors import UploadRefused
+    from tests.cqc_files import PDF
+
+    for declaration in procedures.REGISTRY.values():
+        for step in declaration.steps:
+            if step.document:
+                assert step.accepts and set(step.accepts) <= set(storage.FORMATS)
+                assert declaration.accepts(step.document) == step.accepts
+    with pytest.raises(UploadRefused) as refusal:
+        storage.check_upload(FileStorage(io.BytesIO(PDF), filename="photo.pdf"), storage.IMAGES)
+    assert refusal.value.message == "Format non accepté : seuls les fichiers JPEG et PNG sont acceptés."
+    assert storage.check_upload(FileStorage(io.BytesIO(PDF), filename="cni.pdf"))[1] == "application/pdf"

@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from models import PROCEDURES, DOCUMENT_LABELS, ProcedureCode, Product, Role
-from services import transitions
+from services import storage, transitions
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,9 @@ class Step:
     template: str
     #: A fields step: a form whose fields are columns of the file's data row.
     form: type | None = None
-    #: An upload step: the kind of document it collects.
+    #: An upload step: the kind of document it collects, and the types that document may be.
     document: str | None = None
+    accepts: tuple = storage.ANY_DOCUMENT
     #: What the step says under its title.
     hint: str = ""
     #: What an upload step says when it is left without a file.
@@ -87,6 +88,10 @@ class Declaration:
     def documents(self):
         """Return {kind: label} of the documents its upload steps collect, in step order."""
         return {step.document: DOCUMENT_LABELS[step.document] for step in self.steps if step.document}
+
+    def accepts(self, kind):
+        """Return the types a document of this kind may be."""
+        return next((step.accepts for step in self.steps if step.document == kind), storage.ANY_DOCUMENT)
 
     def holder_actions(self, dossier, data):
         """Return what the holder may do on a file in its state: the lifecycle's actions, then the procedure's own."""

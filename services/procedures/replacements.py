@@ -229,6 +229,7 @@ def decide_quality(dossier, staff, fault, comment=""):
         raise Refused("Indiquez à qui l'erreur est imputée.")
     with db.atomic():
         Replacement.update(fault=fault).where(Replacement.id == replacement.id).execute()
+        audit.record("Décision qualité", f"dossier {dossier.id}", FAULTS[fault], staff=staff)
         if dossier.state == RequestState.ENVOYEE:
             transitions.transition(dossier, "take", staff=staff, comment="Prise en instruction")
         if fault == "ingroupe":
