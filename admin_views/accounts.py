@@ -7,7 +7,7 @@ from markupsafe import Markup, escape
 from admin_views.base import StaffModelView, when
 from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User, ProcedureCode
 from models import clock, deadlines
-from services import accounts, transitions
+from services import accounts
 from services.errors import Refused
 
 PROCEDURE = ProcedureCode.COMPTE_PARTICULIER

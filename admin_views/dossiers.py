@@ -292,7 +292,7 @@ class DossierQueue(StaffModelView):
             "data": data,
             "data_template": self.data_template,
             "title": self.file_title or dossier.procedure.name,
-            "motif": None,
+            "reason_label": None,
             "user": user,
             "driver": user.driver,
             "card": Card.select().where(Card.dossier == dossier).order_by(Card.id.desc()).first(),

@@ -7,12 +7,12 @@ from models import Card, Dossier, Procedure, ProcedureCode, Replacement, Request
 from services import transitions
 from services.procedures import replacements
 
-#: The motif each procedure of this queue stands for: the three motifs and the paid re-dispatch.
-MOTIFS = {code: replacements.REASON_LABELS[reason] for reason, code in replacements.CODES.items()}
-MOTIFS[ProcedureCode.CQC_PND] = "Réexpédition (pli non distribué)"
+#: The reason each procedure of this queue stands for: loss, theft, defect, and the paid re-dispatch.
+REASONS = {code: replacements.REASON_LABELS[reason] for reason, code in replacements.CODES.items()}
+REASONS[ProcedureCode.CQC_PND] = "Réexpédition (pli non distribué)"
 
 
-class MotifFilter(ProcedureFilter):
+class ReasonFilter(ProcedureFilter):
     all_label = "Tous les motifs"
 
 
@@ -30,14 +30,14 @@ class ReplacementRequestView(DossierQueue):
     taken_message = "Le dossier est pris en instruction."
     read_only_notice = "Vous pouvez consulter ce dossier mais pas le traiter"
     typed_fields = {"reject_reason": "", "fault": "", "comment": ""}
-    column_list = ("submitted_at", "id", "holder", "email", "motif", "card", "state", "payment", "waiting")
-    column_labels = {**DossierQueue.column_labels, "motif": "Motif", "card": "Carte concernée", "payment": "Paiement"}
+    column_list = ("submitted_at", "id", "holder", "email", "reason", "card", "state", "payment", "waiting")
+    column_labels = {**DossierQueue.column_labels, "reason": "Motif", "card": "Carte concernée", "payment": "Paiement"}
     search_hint = "Nom, adresse électronique ou n° de carte"
-    procedure_filter = MotifFilter(Dossier.procedure, "Motif", options=list(MOTIFS.items()))
+    procedure_filter = ReasonFilter(Dossier.procedure, "Motif", options=list(REASONS.items()))
     column_filters = [DossierQueue.state_filter, procedure_filter]
     column_formatters = {
         **DossierQueue.column_formatters,
-        "motif": lambda v, c, d, n: MOTIFS.get(d.procedure.code, d.procedure.name),
+        "reason": lambda v, c, d, n: REASONS.get(d.procedure.code, d.procedure.name),
         "card": lambda v, c, d, n: d.replacement_row.old_card.number,
         "payment": payment_column,
     }
@@ -51,7 +51,7 @@ class ReplacementRequestView(DossierQueue):
             .switch(Dossier)
             .join(Replacement, on=(Replacement.dossier == Dossier.id), attr="replacement_row")
             .join(Card, on=(Replacement.card == Card.id), attr="old_card")
-            .where(Procedure.code.in_(list(MOTIFS)))
+            .where(Procedure.code.in_(list(REASONS)))
         )
 
     def search_clause(self, term):
@@ -62,7 +62,7 @@ class ReplacementRequestView(DossierQueue):
     # --- The file page -----------------------------------------------------------------------------------
 
     def decisions(self, dossier):
-        """Return the decisions the file's motif and state allow on this page."""
+        """Return the decisions the file's reason and state allow on this page."""
         data = dossier.replacement_row
         code = dossier.procedure.code
         if code == ProcedureCode.CQC_PND:
@@ -102,7 +102,7 @@ class ReplacementRequestView(DossierQueue):
 
     def page_extras(self, dossier, data):
         return {
-            "motif": MOTIFS.get(dossier.procedure.code, dossier.procedure.name),
+            "reason_label": REASONS.get(dossier.procedure.code, dossier.procedure.name),
             "old_card": data.card,
             "faults": replacements.FAULTS,
         }

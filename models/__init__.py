@@ -860,7 +860,7 @@ class InvoiceLine(BaseModel):
 
 
 class ReplacementReason(enum.StrEnum):
-    """Why a Replacement row exists: a replacement's motif, or the paid re-dispatch of an undelivered card."""
+    """Why a Replacement row exists: a replacement's reason, or the paid re-dispatch of an undelivered card."""
 
     PERTE = "perte"
     VOL = "vol"

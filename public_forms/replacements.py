@@ -15,15 +15,15 @@ from services.procedures import replacements
 bp = Blueprint("replacements", __name__, url_prefix="/mes-demandes/remplacement")
 wizard.install(bp, answer=False)
 
-#: What each motif means, under its name on the choice page.
-MOTIF_HINTS = {
+#: What each reason means, under its name on the choice page.
+REASON_HINTS = {
     ReplacementReason.PERTE: "J'ai perdu ma carte. Elle sera reproduite à l'identique ; le remplacement est payant.",
     ReplacementReason.VOL: "Ma carte m'a été volée. Je joins la déclaration de vol ; le remplacement est payant.",
     ReplacementReason.QUALITE: "Ma carte présente un défaut. Je la renvoie à IN Groupe avec le coupon retour pour analyse.",
 }
 
 
-class MotifForm(FlaskForm):
+class ReasonForm(FlaskForm):
     motif = RadioField(
         "Motif de ma demande",
         choices=[(reason.value, label) for reason, label in replacements.REASON_LABELS.items()],
@@ -31,9 +31,9 @@ class MotifForm(FlaskForm):
     )
 
 
-def own_quality_file(dossier_id):
+def own_quality_dossier(dossier_id):
     """Return the holder's quality replacement and its data, or 404."""
-    dossier, _, data = wizard.own_file(dossier_id)
+    dossier, _, data = wizard.own_dossier(dossier_id)
     if data.reason != ReplacementReason.QUALITE:
         abort(404)
     return dossier, data
@@ -42,14 +42,14 @@ def own_quality_file(dossier_id):
 @bp.route("/", methods=["GET", "POST"])
 @account_required(Role.DRIVER)
 def index():
-    """Choose the motif (« Perte », « Vol », « Qualité ») of the card's replacement; refused, with why, without a card to replace."""
+    """Choose the reason (« Perte », « Vol », « Qualité ») of the card's replacement; refused, with why, without a card to replace."""
     user = current_user._get_current_object()
     card = draft = refusal = None
     try:
         card, draft = replacements.replaceable_card(user)
     except Refused as error:
         refusal = error.message
-    form = MotifForm(data={"motif": draft.reason if draft is not None else None})
+    form = ReasonForm(data={"motif": draft.reason if draft is not None else None})
     if form.validate_on_submit():
         try:
             dossier = dossiers.start(replacements.CODES[ReplacementReason(form.motif.data)], user)
@@ -59,7 +59,7 @@ def index():
             return redirect(url_for(".step", dossier_id=dossier.id, step=dossiers.data_of(dossier).step))
     return render_template(
         "public/replacements/index.html", form=form, card=card, draft=draft, refusal=refusal, rubriques=RUBRIQUES,
-        hints=MOTIF_HINTS, labels=replacements.REASON_LABELS, price=replacements.price_of(Product.CQC_REMPLACEMENT),
+        hints=REASON_HINTS, labels=replacements.REASON_LABELS, price=replacements.price_of(Product.CQC_REMPLACEMENT),
     )
 
 
@@ -67,7 +67,7 @@ def index():
 @account_required(Role.DRIVER)
 def sent(dossier_id):
     """Qualité: say the request is sent, and give the return coupon to print and post with the card."""
-    dossier, data = own_quality_file(dossier_id)
+    dossier, data = own_quality_dossier(dossier_id)
     if dossier.state == RequestState.BROUILLON:
         return redirect(url_for(".resume", dossier_id=dossier.id))
     return render_template("public/replacements/sent.html", dossier=dossier, data=data, return_address=replacements.RETURN_ADDRESS)
@@ -89,7 +89,7 @@ def return_coupon_pdf(dossier, replacement):
 @account_required(Role.DRIVER)
 def coupon(dossier_id):
     """Download the return coupon of a sent quality request, for its holder only."""
-    dossier, data = own_quality_file(dossier_id)
+    dossier, data = own_quality_dossier(dossier_id)
     if dossier.state in (RequestState.BROUILLON, RequestState.ANNULEE):
         abort(404)
     response = Response(return_coupon_pdf(dossier, data), mimetype="application/pdf")
@@ -103,7 +103,7 @@ def coupon(dossier_id):
 @account_required(Role.DRIVER)
 def answer(dossier_id):
     """Explain IN Groupe's decision on a defect imputed to the driver, and « Payer le remplacement »."""
-    dossier, declaration, data = wizard.own_file(dossier_id)
+    dossier, declaration, data = wizard.own_dossier(dossier_id)
     if dossier.state != RequestState.ATTENTE_COMPLEMENT:
         return redirect(url_for("requests.index", rubrique="en-cours"))
     anomalies = list(dossier.open_anomalies())

@@ -76,7 +76,7 @@ def cqc():
 @account_required(Role.DRIVER)
 def sent(dossier_id):
     """Say the request is sent for processing."""
-    dossier, _, _ = wizard.own_file(dossier_id)
+    dossier, _, _ = wizard.own_dossier(dossier_id)
     if dossier.state == RequestState.BROUILLON:
         return redirect(url_for(".step", dossier_id=dossier.id, step="recapitulatif"))
     return render_template("public/requests/sent.html", dossier=dossier)

@@ -75,7 +75,7 @@ def timeline(dossier):
     return steps
 
 
-def own_file(dossier_id, *, any_blueprint=False):
+def own_dossier(dossier_id, *, any_blueprint=False):
     """Return (file, declaration, data) of the holder's file served by this blueprint (or by any), or 404."""
     dossier = (
         Dossier.select(Dossier, Procedure).join(Procedure)
@@ -114,7 +114,7 @@ def payment_to_retry(dossier):
 
 def step(dossier_id, step):
     """Show one step of a draft; « Suivant » saves it and goes on, « Précédent » goes back keeping what was saved."""
-    dossier, declaration, data = own_file(dossier_id)
+    dossier, declaration, data = own_dossier(dossier_id)
     here = declaration.step(step) or abort(404)
     if dossier.state != RequestState.BROUILLON:
         return redirect(url_for(".show", dossier_id=dossier.id))
@@ -205,7 +205,7 @@ def resume_url(dossier, declaration, data):
 
 def resume(dossier_id):
     """« Reprendre »: open a draft where it was left."""
-    dossier, declaration, data = own_file(dossier_id)
+    dossier, declaration, data = own_dossier(dossier_id)
     if dossier.state != RequestState.BROUILLON:
         return redirect(url_for(".show", dossier_id=dossier.id))
     return redirect(resume_url(dossier, declaration, data))
@@ -213,7 +213,7 @@ def resume(dossier_id):
 
 def show(dossier_id):
     """« Afficher »: the file's summary, its statuses and its payments, read-only."""
-    dossier, declaration, data = own_file(dossier_id)
+    dossier, declaration, data = own_dossier(dossier_id)
     return render_template(
         "public/wizard/show.html", dossier=dossier, data=data, timeline=timeline(dossier),
         actions=declaration.holder_actions(dossier, data), **summary_context(dossier, declaration, data),
@@ -222,7 +222,7 @@ def show(dossier_id):
 
 def cancel(dossier_id):
     """Cancel a draft: the information and documents given are not kept."""
-    dossier, _, _ = own_file(dossier_id)
+    dossier, _, _ = own_dossier(dossier_id)
     if FlaskForm().validate_on_submit():
         try:
             dossiers.cancel(dossier, current_user._get_current_object())
@@ -237,7 +237,7 @@ def cancel(dossier_id):
 def document(dossier_id, document_id):
     """Show one of the holder's uploaded documents (preview), to the holder only."""
     # Under « Mes demandes », the documents of every request of the holder (links sent before the blueprints split).
-    dossier, _, _ = own_file(dossier_id, any_blueprint=request.blueprint == "requests")
+    dossier, _, _ = own_dossier(dossier_id, any_blueprint=request.blueprint == "requests")
     item = dossier.documents.where(dossier.documents.model.id == document_id).first() or abort(404)
     suffix = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}.get(item.content_type, "")
     return storage.send(item.path, item.content_type, item.original_name or f"{item.kind}{suffix}")
@@ -289,7 +289,7 @@ def drop_pending(pending, item):
 
 def answer_items(dossier_id):
     """Correct only the items staff asked about and send the request back for processing."""
-    dossier, declaration, data = own_file(dossier_id)
+    dossier, declaration, data = own_dossier(dossier_id)
     if dossier.state != RequestState.ATTENTE_COMPLEMENT:
         return redirect(url_for("requests.index", rubrique="en-cours"))
     anomalies = list(dossier.open_anomalies())

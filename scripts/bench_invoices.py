@@ -69,7 +69,7 @@ def prepare(url, storage, count):
 def worker(url, storage, batch, fake_pdf, start, results):
     """Confirm a batch of payments once every worker is ready; report how many and any error."""
     from models import db
-    from services import documents, dossiers, payments
+    from services import documents, dossiers
 
     if fake_pdf:
         documents.render_pdf = lambda template, **context: b"%PDF-1.4\n" + context["invoice"].display_number.encode()

@@ -2,7 +2,7 @@
 
 What differs between procedures is declared in services/procedures/; these verbs serve them all.
 """
-from models import Anomaly, Dossier, RequestState, clock, db
+from models import Anomaly, RequestState, clock, db
 from services import audit, payments, procedures, transitions, uploads
 from services.errors import Refused
 
@@ -17,9 +17,11 @@ def data_of(dossier):
 def start(code, user, **params):
     """Open a draft of a procedure, or return the holder's draft of it; refused, with the reason, when not allowed.
 
-    A draft of a sibling procedure (another replacement motif) gives way to the new one.
+    A draft of a sibling procedure (another replacement reason) gives way to the new one.
     """
     declaration = procedures.get(code)
+    if user.role not in declaration.submitted_by:
+        raise Refused(f"La démarche « {declaration.label} » n'est pas ouverte à votre profil.")
     draft, values = declaration.prepare(user, **params)
     if draft is not None and draft.procedure.code == declaration.code:
         return draft

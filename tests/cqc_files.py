@@ -6,10 +6,8 @@ import zlib
 
 from werkzeug.datastructures import FileStorage
 
-from models import Approval, CqcRequest, Dossier, Organisation, Role, User
-from models import clock
-from models import ProcedureCode
-from services import passwords, dossiers, uploads, trainings
+from models import Approval, CqcRequest, Dossier, Organisation, ProcedureCode, Role, User, clock
+from services import dossiers, passwords, trainings, uploads
 from tests.conftest import TEST_PASSWORD
 
 FORMATRANS = "47728084603753"

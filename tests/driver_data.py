@@ -4,11 +4,8 @@ import io
 
 from werkzeug.datastructures import FileStorage
 
-from models import Organisation
-from models import clock
-from services import trainings
-from models import ProcedureCode
-from services import dossiers, uploads
+from models import Organisation, ProcedureCode, clock
+from services import dossiers, trainings, uploads
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200

@@ -5,8 +5,7 @@ import re
 import pytest
 
 from models import Card, CardEvent, CardState, Notification, StaffRole
-from models import ProcedureCode
-from services import dossiers, uploads
+from services import dossiers
 from tests.conftest import last_email
 from tests.cqc_files import PDF, make_centre, record_for, sent_request
 

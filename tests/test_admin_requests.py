@@ -19,9 +19,8 @@ from models import (
     StaffRole,
     db,
 )
-from models import clock, deadlines
-from models import ProcedureCode
-from services import dossiers, uploads, transitions
+from models import ProcedureCode, clock, deadlines
+from services import dossiers, transitions, uploads
 from tests.conftest import last_email
 from tests.cqc_files import PDF, PNG, make_centre, png, record_for, sent_request, upload
 
@@ -379,9 +378,6 @@ def test_two_staff_accepting_at_once_leave_one_transition_and_one_card(app, make
 
 
 def test_the_staff_home_counts_the_requests_to_process(client, sent, make_staff, login_staff):
-    from models import ProcedureCode
-    from services import dossiers, uploads
-
     sent()
     second = sent()
     agent = make_staff(procedures=["CQC"])

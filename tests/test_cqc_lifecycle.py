@@ -8,7 +8,7 @@ from models import (
 )
 from models import clock as clock_service, deadlines
 from models import ProcedureCode
-from services import cards, followups, dossiers, uploads, transitions
+from services import cards, dossiers, followups, transitions
 from services.errors import Refused
 
 REQUEST_LEGAL = [(e, s, step.target) for e, step in transitions.REQUEST.items() for s in step.sources]

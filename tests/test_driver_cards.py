@@ -5,9 +5,7 @@ import re
 import pytest
 
 from models import Card, CardEvent, CardState
-from services import cards
-from models import ProcedureCode
-from services import dossiers, uploads
+from services import cards, dossiers, uploads
 from tests.driver_data import complete_request, fast_pdfs, make_centre, record
 
 

@@ -17,8 +17,7 @@ from models import (
     RequestState,
 )
 from models import ProcedureCode
-from services import dossiers, procedures, uploads
-from services import storage
+from services import dossiers, procedures, storage, uploads
 from tests.driver_data import (
     JPEG,
     PDF,

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from models import Invoice, InvoiceSequence, Payment, PaymentNotification, PaymentStatus, db
-from services import documents, dossiers, payments
+from services import documents, dossiers
 from tests.money_data import make_tariff, notification, pending_payment
 
 THREADS = 8

@@ -111,3 +111,17 @@ def test_every_document_declares_its_types_and_the_upload_check_holds_to_them(ap
         storage.check_upload(FileStorage(io.BytesIO(PDF), filename="photo.pdf"), storage.IMAGES)
     assert refusal.value.message == "Format non accepté : seuls les fichiers JPEG et PNG sont acceptés."
     assert storage.check_upload(FileStorage(io.BytesIO(PDF), filename="cni.pdf"))[1] == "application/pdf"
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_only_the_roles_a_procedure_names_may_start_it(app, code):
+    from models import Role
+    from services import dossiers
+    from services.errors import Refused
+    from tests.cqc_files import make_member
+
+    member = make_member(make_centre(), role=Role.ORG_ADMIN)
+    assert member.role not in procedures.get(code).submitted_by
+    with pytest.raises(Refused, match="n'est pas ouverte à votre profil"):
+        dossiers.start(code, member)
+    assert not Dossier.select().where(Dossier.user == member).exists()

@@ -23,9 +23,7 @@ from models import (
     StaffRole,
     Tariff,
 )
-from services import cards, payments
-from models import ProcedureCode
-from services import dossiers, uploads
+from services import cards, dossiers, payments, uploads
 from tests.conftest import TEST_PASSWORD
 from tests.driver_data import JPEG, PDF, complete_request, fast_pdfs, make_centre, record, upload
 from tests.money_data import pdf_text

@@ -133,7 +133,7 @@ STEPS = {
 
 
 def replaceable_card(user):
-    """Return the card the driver can have replaced and its replacement draft (any motif) if any, or raise Refused."""
+    """Return the card the driver can have replaced and its replacement draft (any reason) if any, or raise Refused."""
     card = Card.select().where(Card.user == user, Card.state.in_(REPLACEABLE)).order_by(Card.issued_on.desc(), Card.id.desc()).first()
     if card is None:
         raise Refused("Vous n'avez pas de carte CQC livrée à remplacer.")
@@ -149,7 +149,7 @@ def replaceable_card(user):
 
 def _preparer(reason):
     def prepare(user):
-        """Return the card's replacement draft (another motif's is replaced), else the data of a new one."""
+        """Return the card's replacement draft (another reason's is replaced), else the data of a new one."""
         card, draft = replaceable_card(user)
         driver = user.driver
         address = dict(address=driver.address, postal_code=driver.postal_code, city=driver.city)

@@ -65,8 +65,7 @@ def set_up(live, monkeypatch):
         User,
     )
     from services import accounts, cards, passwords
-    from models import ProcedureCode
-    from services import dossiers, uploads
+    from services import dossiers
     from tests.driver_data import complete_request, fast_pdfs, make_centre, record
 
     fast_pdfs(monkeypatch)  # the training summary and certificate are not this journey's
