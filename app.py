@@ -154,7 +154,8 @@ def _init_login(app):
         if identifier.startswith("s"):
             return models.Staff.get_or_none(models.Staff.id == int(number), models.Staff.active == True)  # noqa: E712
         if identifier.startswith("u"):
-            return models.User.get_or_none(models.User.id == int(number))
+            # A deleted member's session ends at its next request.
+            return models.User.get_or_none(models.User.id == int(number), models.User.deleted_at.is_null())
         return None
 
 

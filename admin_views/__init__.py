@@ -4,6 +4,7 @@ from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.accounts import AccountArchiveView, AccountQueueView
 from admin_views.cards import CardView
+from admin_views.contracts import ContractQueue
 from admin_views.home import StaffHomeView
 from admin_views.money import InvoiceView, PaymentNotificationView, PaymentView, TariffView
 from admin_views.monitoring import AuditView, OutboxView
@@ -30,6 +31,7 @@ def init_admin(app):
     admin.add_view(CqcRequestView(Dossier, name="Demandes de CQC", endpoint="cqc_requests", category="Télédossiers"))
     admin.add_view(ReplacementRequestView(Dossier, name="Remplacements", endpoint="replacement_requests", category="Télédossiers"))
     admin.add_view(CardView(Card, name="Cartes", endpoint="cards_admin", category="Télédossiers"))
+    admin.add_view(ContractQueue(Dossier, name="Contrats", endpoint="contracts", category="Établissements"))
     admin.add_view(ApprovalView(Approval, name="Agréments", endpoint="approvals", category="Référentiels"))
     admin.add_view(SireneView(SireneEstablishment, name="Registre Sirene", endpoint="sirene", category="Référentiels"))
     admin.add_view(ProcedureView(Procedure, name="Démarches", endpoint="procedures", category="Référentiels"))

@@ -1,4 +1,4 @@
-"""Alert staff about driver accounts waiting for analysis for more than 24 hours."""
+"""Alert staff about driver accounts waiting for analysis, and contracts waiting for their number, for more than 24 hours."""
 from services import analysis
 
 

@@ -41,6 +41,10 @@ class Role(enum.StrEnum):
     ORG_MANAGER = "org_manager"
 
 
+#: The roles with an organisation's administrator rights (the deputy has exactly the administrator's).
+ADMIN_ROLES = (Role.ORG_ADMIN, Role.ORG_DEPUTY)
+ORG_ROLES = (Role.ORG_ADMIN, Role.ORG_DEPUTY, Role.ORG_MANAGER)
+
 ROLE_LABELS = {
     Role.DRIVER: "Particulier",
     Role.ORG_ADMIN: "Administrateur",
@@ -187,6 +191,7 @@ class ProcedureCode(enum.StrEnum):
     TACHY_CONDUCTEUR = "TACHY_CONDUCTEUR"
     TACHY_ENTREPRISE = "TACHY_ENTREPRISE"
     CONTRAT_TACHY = "CONTRAT_TACHY"
+    CONTRAT_CQC = "CONTRAT_CQC"
 
 
 #: The rows of the procedures table: each code with the name staff and holders read.
@@ -200,7 +205,10 @@ PROCEDURES = [
     (ProcedureCode.TACHY_CONDUCTEUR, "Carte tachygraphe conducteur"),
     (ProcedureCode.TACHY_ENTREPRISE, "Carte tachygraphe entreprise"),
     (ProcedureCode.CONTRAT_TACHY, "Contrat TACHY d'un établissement"),
+    (ProcedureCode.CONTRAT_CQC, "Contrat CQC d'un centre de formation"),
 ]
+#: An organisation's contract with IN Groupe: a company's TACHY contract, a centre's CQC contract.
+CONTRACT_PROCEDURES = (ProcedureCode.CONTRAT_TACHY, ProcedureCode.CONTRAT_CQC)
 
 
 # --- Reference data ---------------------------------------------------------------------------
@@ -269,9 +277,38 @@ class Organisation(BaseModel):
     siret = CharField(max_length=14, unique=True)
     name = CharField()
     created_at = DateTimeField(default=_now)
+    #: The principal establishment whose CQC contract this centre is attached to (it is invoiced for it).
+    principal = ForeignKeyField("self", null=True, backref="attached", on_delete="SET NULL")
 
     def __str__(self):
         return f"{self.name} ({self.siret})"
+
+    @property
+    def kind_label(self):
+        return ORG_KIND_LABELS[OrgKind(self.kind)]
+
+    def administrators(self):
+        """Return its administrators and deputies still in office, oldest first."""
+        return self.members.where(User.role.in_(ADMIN_ROLES), User.deleted_at.is_null()).order_by(User.id)
+
+    def contract(self):
+        """Return its contract file still alive (draft, under way or numbered), newest first, or None."""
+        return (
+            Dossier.select(Dossier, Procedure).join(Procedure)
+            .where(Dossier.organisation == self, Procedure.code.in_(CONTRACT_PROCEDURES),
+                   Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE]))
+            .order_by(Dossier.id.desc())
+            .first()
+        )
+
+    def contract_in_force(self):
+        """Return the numbered contract it orders under (its own, or its principal's), or None."""
+        payer = self.principal or self
+        return (
+            Contract.select(Contract, Dossier).join(Dossier)
+            .where(Dossier.organisation == payer, Dossier.state == RequestState.ACCEPTEE, Contract.number.is_null(False))
+            .first()
+        )
 
 
 class User(UserMixin, BaseModel):
@@ -289,9 +326,21 @@ class User(UserMixin, BaseModel):
     phone = CharField(default="")
     created_at = DateTimeField(default=_now)
     last_login_at = DateTimeField(null=True)
+    #: A deleted member keeps its row (what it did stays attributed to it) but never logs in again.
+    deleted_at = DateTimeField(null=True)
+    #: Its address until deletion (the address itself is freed for a new account).
+    deleted_email = CharField(default="")
 
     def get_id(self):
         return f"u{self.id}"
+
+    @property
+    def is_active(self):
+        return self.deleted_at is None
+
+    @property
+    def is_org_admin(self):
+        return self.role in ADMIN_ROLES
 
     @property
     def full_name(self):
@@ -330,6 +379,20 @@ class User(UserMixin, BaseModel):
             User.select().where(User.email == email).exists()
             or Staff.select().where(Staff.email == email).exists()
         )
+
+
+class Invitation(BaseModel):
+    """A principal establishment's invitation to a centre to attach to its CQC contract (guide 002, case 2)."""
+
+    principal = ForeignKeyField(Organisation, backref="invitations", on_delete="CASCADE")
+    siret = CharField(max_length=14, index=True)
+    #: The approval's address (given by the DREAL) the invitation was sent to.
+    sent_to = CharField()
+    invited_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=_now)
+    #: The centre's account, once created from the invitation.
+    organisation = ForeignKeyField(Organisation, null=True, backref="+", on_delete="SET NULL")
+    attached_at = DateTimeField(null=True)
 
 
 class Driver(BaseModel):
@@ -372,6 +435,21 @@ REQUEST_FIELDS = {
     "delivery_address_extra": "Complément d'adresse de livraison",
     "delivery_postal_code": "Code postal de livraison",
     "delivery_city": "Commune de livraison",
+}
+
+#: The fields of an organisation's contract (legal representative, billing), as staff and holders read them.
+CONTRACT_FIELDS = {
+    "legal_last_name": "Nom du représentant légal",
+    "legal_first_name": "Prénom du représentant légal",
+    "legal_function": "Qualité du représentant légal",
+    "billing_name": "Raison sociale facturée",
+    "billing_address": "Adresse de facturation",
+    "billing_address_extra": "Complément d'adresse de facturation",
+    "billing_postal_code": "Code postal de facturation",
+    "billing_city": "Commune de facturation",
+    "contact_name": "Contact de facturation",
+    "contact_email": "Adresse électronique du contact de facturation",
+    "contact_phone": "Téléphone du contact de facturation",
 }
 
 
@@ -473,7 +551,10 @@ class Dossier(BaseModel):
     """A file (« télédossier ») of one procedure; its state moves only through services.transitions."""
 
     procedure = ForeignKeyField(Procedure, backref="dossiers")
+    #: Who opened it: the holder, or the member who acts for an organisation.
     user = ForeignKeyField(User, backref="dossiers", on_delete="CASCADE")
+    #: The organisation a file is made for (its contract, its cards); every member with the right sees it.
+    organisation = ForeignKeyField(Organisation, null=True, backref="dossiers", on_delete="CASCADE")
     state = CharField(index=True)
     created_at = DateTimeField(default=_now)
     #: When the file last reached the service (creation, or a correction sent back).
@@ -509,11 +590,21 @@ class Dossier(BaseModel):
 
     @classmethod
     def requests_of(cls, user):
-        """Return a holder's requests (every procedure but the account analysis), newest first."""
+        """Return a holder's requests (every procedure but the account analysis), newest first.
+
+        A member of an organisation sees the organisation's files: all of them as an administrator,
+        the card requests as a manager.
+        """
+        if user.organisation_id is None:
+            mine = cls.user == user
+        elif user.is_org_admin:
+            mine = cls.organisation == user.organisation_id
+        else:
+            mine = (cls.organisation == user.organisation_id) & Procedure.code.not_in(CONTRACT_PROCEDURES)
         return (
             cls.select(cls, Procedure)
             .join(Procedure)
-            .where(cls.user == user, Procedure.code != ProcedureCode.COMPTE_PARTICULIER)
+            .where(mine, Procedure.code != ProcedureCode.COMPTE_PARTICULIER)
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
 
@@ -723,6 +814,7 @@ class CardEvent(HistoryStep, BaseModel):
 ITEM_LABELS = {
     **DRIVER_FIELDS,
     **REQUEST_FIELDS,
+    **CONTRACT_FIELDS,
     **{f"document:{k}": v for k, v in DOCUMENT_LABELS.items()},
     "paiement": "Paiement du remplacement",
 }
@@ -909,6 +1001,34 @@ class Replacement(BaseModel):
         return [line for line in lines if line]
 
 
+class Contract(BaseModel):
+    """The data of an organisation's contract with IN Groupe (the file is its Dossier; staff give its number)."""
+
+    dossier = ForeignKeyField(Dossier, unique=True, backref="contract", on_delete="CASCADE")
+    step = CharField(default="representant")
+    legal_last_name = CharField(default="")
+    legal_first_name = CharField(default="")
+    legal_function = CharField(default="")
+    billing_name = CharField(default="")
+    billing_address = CharField(default="")
+    billing_address_extra = CharField(default="")
+    billing_postal_code = CharField(default="")
+    billing_city = CharField(default="")
+    contact_name = CharField(default="")
+    contact_email = CharField(default="")
+    contact_phone = CharField(default="")
+    conditions_accepted = BooleanField(default=False)
+    #: Given by staff; the contract is in force from then.
+    number = CharField(null=True, unique=True)
+    numbered_at = DateTimeField(null=True)
+
+    @property
+    def billing_lines(self):
+        lines = [self.billing_name, self.billing_address, self.billing_address_extra,
+                 f"{self.billing_postal_code} {self.billing_city}".strip()]
+        return [line for line in lines if line]
+
+
 # --- Links, messages, traces -------------------------------------------------------------------
 
 
@@ -1003,6 +1123,7 @@ MODELS = [
     Approval,
     Organisation,
     User,
+    Invitation,
     Driver,
     Consent,
     Staff,
@@ -1024,6 +1145,7 @@ MODELS = [
     Invoice,
     InvoiceLine,
     Replacement,
+    Contract,
     Token,
     OutboxMessage,
     Notification,

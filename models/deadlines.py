@@ -5,6 +5,8 @@ from flask import current_app
 
 #: An account analysis should be done within this time; older ones are flagged and alerted.
 ANALYSIS_TARGET = dt.timedelta(hours=24)
+#: A contract subscribed by an organisation gets its number within this time; later ones are flagged and alerted.
+CONTRACT_TARGET = dt.timedelta(hours=24)
 #: A link to correct a non-compliant account stays valid this long.
 CORRECTION_LINK_VALIDITY = dt.timedelta(days=30)
 #: Expired or used links are kept this long (so the page can say « expiré »), then purged.

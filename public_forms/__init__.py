@@ -1,69 +1,81 @@
 """The public portal: one blueprint per flow, the menus each role sees, and the access guards."""
+import enum
 from functools import wraps
 
 from flask import abort, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from models import Notification, OrgKind, Role
+from models import Notification, OrgKind
 
-ORG_ROLES = (Role.ORG_ADMIN, Role.ORG_DEPUTY)
 
-#: The portal menu: (label, endpoint, who sees it). An entry shows once its page exists.
+class Audience(enum.StrEnum):
+    """Who an account is to the portal: what decides its menu and the pages it may open."""
+
+    DRIVER = "driver"
+    COMPANY_ADMIN = "company_admin"
+    COMPANY_MANAGER = "company_manager"
+    CENTRE_ADMIN = "centre_admin"
+    CENTRE_MANAGER = "centre_manager"
+
+
+#: An organisation's administrators (and deputies, who have exactly their rights).
+ADMINS = (Audience.COMPANY_ADMIN, Audience.CENTRE_ADMIN)
+COMPANY = (Audience.COMPANY_ADMIN, Audience.COMPANY_MANAGER)
+CENTRE = (Audience.CENTRE_ADMIN, Audience.CENTRE_MANAGER)
+EVERYONE = tuple(Audience)
+
+#: The portal menu, as guide 000 draws it per role: (label, endpoint, who sees it). An entry shows once its
+#: page exists; the pages behind an entry let in exactly these audiences (tests/test_organisation_access.py).
 MENU = [
-    ("Accueil", "home.index", "all"),
-    ("Mon compte", "home.account", "driver admin"),
-    ("Mon Contrat", "organisation.contract", "admin"),
-    ("Mes Gestionnaires", "organisation.managers", "admin"),
-    ("Mes formations", "trainings.index", "driver"),
-    ("Mes formations déclarées", "centre.trainings", "centre"),
-    ("Mes certificats", "trainings.certificates", "driver"),
-    ("Mes Conducteurs", "organisation.drivers", "company manager"),
-    ("Mes Demandes", "requests.index", "all"),
-    ("Mes Factures", "invoices.index", "driver admin"),
-    ("Mes Cartes", "cards.index", "driver company manager"),
-    ("Supervision", "organisation.supervision", "admin manager"),
+    ("Accueil", "home.index", EVERYONE),
+    ("Mon compte", "home.account", (Audience.DRIVER, *ADMINS)),
+    ("Mon Contrat", "contract.index", ADMINS),
+    ("Mes Gestionnaires", "managers.index", ADMINS),
+    ("Mes formations", "trainings.index", (Audience.DRIVER,)),
+    ("Mes formations déclarées", "centre.trainings", CENTRE),
+    ("Mes certificats", "trainings.certificates", (Audience.DRIVER,)),
+    ("Mes Conducteurs", "drivers.index", COMPANY),
+    ("Mes Demandes", "requests.index", (Audience.DRIVER, *COMPANY, Audience.CENTRE_ADMIN)),
+    ("Mes Factures", "invoices.index", (Audience.DRIVER, *ADMINS)),
+    ("Mes Cartes", "cards.index", (Audience.DRIVER,)),
+    ("Supervision", "supervision.index", (*COMPANY, Audience.CENTRE_ADMIN)),
 ]
 
 
-def audiences(user):
-    """Return the words of MENU that describe this account."""
-    if user.role == Role.DRIVER:
-        return {"all", "driver"}
-    words = {"all"}
-    words.add("admin" if user.role in ORG_ROLES else "manager")
-    kind = user.organisation.kind if user.organisation_id else None
-    if kind == OrgKind.CENTRE and user.role in ORG_ROLES:
-        words.add("centre")
-    if kind == OrgKind.COMPANY:
-        words.add("company")
-    return words
+def audience_of(user):
+    """Return the audience of a public account."""
+    if user.organisation_id is None:
+        return Audience.DRIVER
+    kind = "company" if user.organisation.kind == OrgKind.COMPANY else "centre"
+    return Audience(f"{kind}_{'admin' if user.is_org_admin else 'manager'}")
 
 
 def menu_for(app, user):
     """Return the (label, endpoint) entries of the menu this account sees."""
-    words = audiences(user)
-    return [
-        (label, endpoint)
-        for label, endpoint, who in MENU
-        if endpoint in app.view_functions and words & set(who.split())
-    ]
+    audience = audience_of(user)
+    return [(label, endpoint) for label, endpoint, who in MENU if endpoint in app.view_functions and audience in who]
 
 
-def account_required(*roles):
-    """Let only logged-in public accounts (of these roles, if given) reach a view."""
+def account_required(*audiences):
+    """Let only logged-in public accounts (of these audiences, if given) reach a view; others get 403."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
                 return redirect(url_for("auth.login", next=request.full_path))
-            if current_user.is_staff or (roles and current_user.role not in roles):
+            if current_user.is_staff or (audiences and audience_of(current_user) not in audiences):
                 abort(403)
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def menu_page(endpoint):
+    """Let in exactly the audiences whose menu has this entry: a page outside one's menu answers 403."""
+    return account_required(*next(who for _, entry, who in MENU if entry == endpoint))
 
 
 ERRORS = [
@@ -84,11 +96,12 @@ def _error_page(code, title, message):
 def init_app(app):
     """Register the public blueprints and the portal's template context."""
     from public_forms import (
-        accounts, auth, cards, centre, home, invoices, password, payments, replacements, requests, sandbox, trainings,
+        accounts, auth, cards, centre, contract, home, invoices, managers, password, payments, replacements, requests,
+        sandbox, trainings,
     )
 
     for module in (home, auth, password, accounts, trainings, requests, replacements, cards, centre, payments, sandbox,
-                   invoices):
+                   invoices, contract, managers):
         app.register_blueprint(module.bp)
 
     for code, title, message in ERRORS:

@@ -4,7 +4,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement, Role
-from public_forms import account_required
+from public_forms import Audience, account_required
 from services import cards, dossiers, payments, uploads
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
@@ -43,7 +43,7 @@ def images_of(card):
 
 
 @bp.route("/")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def index():
     """Show each card as it looks, with its state and what the driver can do."""
     items = list(Card.select().where(Card.user == current_user.id).order_by(Card.created_at.desc(), Card.id.desc()))
@@ -54,7 +54,7 @@ def index():
 
 
 @bp.route("/<int:card_id>/activer", methods=["POST"])
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def activate(card_id):
     """Activate a card the driver received (« Activer ma carte »)."""
     card = own_card(card_id)
@@ -76,7 +76,7 @@ def _current_delivery(card, draft):
 
 
 @bp.route("/<int:card_id>/pli-non-distribue", methods=["GET", "POST"])
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def pnd(card_id):
     """« pli non distribué »: Solution 1 confirms the address; Solution 2 gives a new one and pays the re-dispatch fee."""
     card = own_card(card_id)

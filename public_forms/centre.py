@@ -1,22 +1,12 @@
 """« Mes formations déclarées »: an approved training centre records its trainees' trainings."""
-from functools import wraps
-
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, ValidationError
 
-from models import (
-    CATEGORIES,
-    Approval,
-    Certificate,
-    OrgKind,
-    Role,
-    Training,
-    TrainingKind,
-)
+from models import CATEGORIES, Approval, Certificate, Training, TrainingKind
 from models import clock
-from public_forms import account_required
+from public_forms import CENTRE, account_required
 from services import fields as f
 from services import trainings
 
@@ -27,17 +17,8 @@ PAGE_SIZE = 20
 KIND_CHOICES = [(kind.value, kind.value) for kind in (TrainingKind.FIMO, TrainingKind.FCO, TrainingKind.PASSERELLE)]
 
 
-def centre_required(view):
-    """Let only the administrators (and deputies) of an approved training centre reach a view."""
-
-    @account_required(Role.ORG_ADMIN, Role.ORG_DEPUTY)
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if current_user.organisation_id is None or current_user.organisation.kind != OrgKind.CENTRE:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+#: The members of a training centre record its trainings: administrators, deputies and managers.
+centre_required = account_required(*CENTRE)
 
 
 def approved_trainings(centre):

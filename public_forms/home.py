@@ -4,7 +4,7 @@ from flask_login import current_user
 
 from models import Consent, Dossier, News, Notification, Role
 from models import clock
-from public_forms import account_required
+from public_forms import ADMINS, Audience, account_required
 from public_forms.auth import LoginForm
 from public_forms.requests import in_progress
 
@@ -41,7 +41,7 @@ def notification(notification_id):
 
 
 @bp.route("/mon-compte")
-@account_required(Role.DRIVER, Role.ORG_ADMIN, Role.ORG_DEPUTY)
+@account_required(Audience.DRIVER, *ADMINS)
 def account():
     """Show the account's identity as staff validated it (the e-mail address cannot be changed)."""
     dossier = Dossier.account_of(current_user) if current_user.role == Role.DRIVER else None

@@ -7,15 +7,15 @@ from urllib.parse import quote
 from flask import Blueprint, Response, abort, current_app, render_template
 from flask_login import current_user
 
-from models import Invoice, Role, User
+from models import ADMIN_ROLES, Invoice, Role, User
 from models import clock, deadlines
-from public_forms import ORG_ROLES, account_required
+from public_forms import ADMINS, Audience, account_required
 from services import invoices, storage
 
 bp = Blueprint("invoices", __name__)
 
 #: Who has « Mes factures »: drivers for their own, organisation administrators for their organisation's.
-ROLES = (Role.DRIVER, *ORG_ROLES)
+AUDIENCES = (Audience.DRIVER, *ADMINS)
 
 
 @bp.app_template_filter("vat_by_rate")
@@ -42,14 +42,14 @@ def visible_to(user):
     query = Invoice.select().where(Invoice.issued_at >= since)
     if user.role == Role.DRIVER:
         return query.where(Invoice.user == user.id)
-    if user.role in ORG_ROLES and user.organisation_id:
+    if user.role in ADMIN_ROLES and user.organisation_id:
         members = User.select(User.id).where(User.organisation == user.organisation_id)
         return query.where((Invoice.organisation == user.organisation_id) | Invoice.user.in_(members))
     return query.where(Invoice.id < 0)
 
 
 @bp.route("/mes-factures")
-@account_required(*ROLES)
+@account_required(*AUDIENCES)
 def index():
     """List the invoices and credit notes with their amounts and a link to download each duplicate."""
     items = list(visible_to(current_user).order_by(Invoice.issued_at.desc(), Invoice.number.desc()))
@@ -57,7 +57,7 @@ def index():
 
 
 @bp.route("/mes-factures/<int:invoice_id>/duplicata")
-@account_required(*ROLES)
+@account_required(*AUDIENCES)
 def duplicate(invoice_id):
     """Serve the duplicate: the PDF stored when the invoice was issued, checked against its hash."""
     invoice = visible_to(current_user).where(Invoice.id == invoice_id).first()

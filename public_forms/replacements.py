@@ -6,7 +6,7 @@ from wtforms import RadioField
 from wtforms.validators import DataRequired
 
 from models import Product, ReplacementReason, RequestState, Role
-from public_forms import account_required, wizard
+from public_forms import Audience, account_required, wizard
 from public_forms.requests import RUBRIQUES
 from services import documents, dossiers, payments
 from services.errors import Refused
@@ -40,7 +40,7 @@ def own_quality_dossier(dossier_id):
 
 
 @bp.route("/", methods=["GET", "POST"])
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def index():
     """Choose the reason (« Perte », « Vol », « Qualité ») of the card's replacement; refused, with why, without a card to replace."""
     user = current_user._get_current_object()
@@ -64,7 +64,7 @@ def index():
 
 
 @bp.route("/<int:dossier_id>/envoyee")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def sent(dossier_id):
     """Qualité: say the request is sent, and give the return coupon to print and post with the card."""
     dossier, data = own_quality_dossier(dossier_id)
@@ -86,7 +86,7 @@ def return_coupon_pdf(dossier, replacement):
 
 
 @bp.route("/<int:dossier_id>/coupon-retour.pdf")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def coupon(dossier_id):
     """Download the return coupon of a sent quality request, for its holder only."""
     dossier, data = own_quality_dossier(dossier_id)
@@ -100,7 +100,7 @@ def coupon(dossier_id):
 
 
 @bp.route("/<int:dossier_id>/repondre", methods=["GET", "POST"])
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def answer(dossier_id):
     """Explain IN Groupe's decision on a defect imputed to the driver, and « Payer le remplacement »."""
     dossier, declaration, data = wizard.own_dossier(dossier_id)

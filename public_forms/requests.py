@@ -4,7 +4,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from models import CardState, Dossier, ProcedureCode, RequestState, Role
-from public_forms import account_required, wizard
+from public_forms import Audience, account_required, menu_page, wizard
 from services import dossiers, procedures
 from services.errors import Refused
 
@@ -42,21 +42,23 @@ def follow_up(dossier):
 
 
 @bp.route("/")
-@account_required()
+@menu_page("requests.index")
 def index():
     """Show « Faire une demande » and « Mes demandes en cours » (the timeline and actions of each request)."""
     items = [follow_up(d) for d in Dossier.requests_of(current_user._get_current_object())]
     rubrique = request.args.get("rubrique")
     if rubrique not in RUBRIQUES:
         rubrique = "en-cours" if items else "faire"
+    organisation = current_user.organisation
     return render_template(
         "public/requests/index.html", rubrique=rubrique, rubriques=RUBRIQUES, items=items,
-        is_driver=current_user.role == Role.DRIVER,
+        is_driver=current_user.role == Role.DRIVER, organisation=organisation,
+        contract=organisation.contract_in_force() if organisation else None,
     )
 
 
 @bp.route("/cqc", methods=["GET", "POST"])
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def cqc():
     """Show the CQC card's expected documents and « Commencer »; starting is refused, with the reason, when not eligible."""
     form = FlaskForm()
@@ -73,7 +75,7 @@ def cqc():
 
 
 @bp.route("/<int:dossier_id>/envoyee")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def sent(dossier_id):
     """Say the request is sent for processing."""
     dossier, _, _ = wizard.own_dossier(dossier_id)

@@ -4,14 +4,14 @@ from flask_login import current_user
 
 from models import CATEGORIES, Certificate, Role, Training
 from models import clock
-from public_forms import account_required
+from public_forms import Audience, account_required
 from services import storage
 
 bp = Blueprint("trainings", __name__)
 
 
 @bp.route("/mes-formations")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def index():
     """List the driver's training summaries, for one qualification when the driver holds both."""
     user = current_user._get_current_object()
@@ -26,7 +26,7 @@ def index():
 
 
 @bp.route("/mes-formations/<int:training_id>/recapitulatif.pdf")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def summary(training_id):
     """Serve a summary PDF to its holder: inline (new tab) or, with ?telecharger=1, as a download."""
     training = Training.get_or_none(Training.id == training_id, Training.user == current_user.id)
@@ -40,7 +40,7 @@ def summary(training_id):
 
 
 @bp.route("/mes-certificats")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def certificates():
     """List the driver's qualification certificates with their validity."""
     items = list(
@@ -53,7 +53,7 @@ def certificates():
 
 
 @bp.route("/mes-certificats/<int:certificate_id>/certificat.pdf")
-@account_required(Role.DRIVER)
+@account_required(Audience.DRIVER)
 def certificate(certificate_id):
     """Download a qualification certificate, for its holder only."""
     item = Certificate.get_or_none(Certificate.id == certificate_id, Certificate.user == current_user.id)

@@ -14,24 +14,24 @@ from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from models import STATE_LABELS, Card, CardEvent, Dossier, DossierEvent, Payment, PaymentStatus, Procedure, RequestState, Role
-from public_forms import account_required
+from models import STATE_LABELS, Card, CardEvent, Dossier, DossierEvent, Payment, PaymentStatus, Procedure, RequestState
+from public_forms import Audience, account_required
 from services import dossiers, payments, procedures, storage, uploads
 from services.errors import Refused
 
 TOO_BIG = "Le fichier dépasse 5 Mo : réduisez sa taille (par exemple en le numérisant en 150 dpi)."
 
 
-def install(bp, *, answer=True):
-    """Add the wizard's pages to a blueprint; ``answer`` adds the generic « Répondre » (fields and documents)."""
-    driver_only = account_required(Role.DRIVER)
-    bp.add_url_rule("/<int:dossier_id>/etapes/<step>", "step", driver_only(step), methods=["GET", "POST"])
-    bp.add_url_rule("/<int:dossier_id>/reprendre", "resume", driver_only(resume))
-    bp.add_url_rule("/<int:dossier_id>", "show", driver_only(show))
-    bp.add_url_rule("/<int:dossier_id>/annuler", "cancel", driver_only(cancel), methods=["POST"])
-    bp.add_url_rule("/<int:dossier_id>/documents/<int:document_id>", "document", driver_only(document))
+def install(bp, *, answer=True, audiences=(Audience.DRIVER,)):
+    """Add the wizard's pages to a blueprint, for these audiences; ``answer`` adds the generic « Répondre »."""
+    holders = account_required(*audiences)
+    bp.add_url_rule("/<int:dossier_id>/etapes/<step>", "step", holders(step), methods=["GET", "POST"])
+    bp.add_url_rule("/<int:dossier_id>/reprendre", "resume", holders(resume))
+    bp.add_url_rule("/<int:dossier_id>", "show", holders(show))
+    bp.add_url_rule("/<int:dossier_id>/annuler", "cancel", holders(cancel), methods=["POST"])
+    bp.add_url_rule("/<int:dossier_id>/documents/<int:document_id>", "document", holders(document))
     if answer:
-        bp.add_url_rule("/<int:dossier_id>/repondre", "answer", driver_only(answer_items), methods=["GET", "POST"])
+        bp.add_url_rule("/<int:dossier_id>/repondre", "answer", holders(answer_items), methods=["GET", "POST"])
     bp.register_error_handler(RequestEntityTooLarge, too_large)
 
 
@@ -76,10 +76,13 @@ def timeline(dossier):
 
 
 def own_dossier(dossier_id, *, any_blueprint=False):
-    """Return (file, declaration, data) of the holder's file served by this blueprint (or by any), or 404."""
+    """Return (file, declaration, data) of the holder's file served by this blueprint (or by any), or 404.
+
+    An organisation's files are its members' (as Dossier.requests_of scopes them); anyone else's answer 404.
+    """
     dossier = (
-        Dossier.select(Dossier, Procedure).join(Procedure)
-        .where(Dossier.id == dossier_id, Dossier.user == current_user.id, Procedure.code.in_(list(procedures.REGISTRY)))
+        Dossier.requests_of(current_user._get_current_object())
+        .where(Dossier.id == dossier_id, Procedure.code.in_(list(procedures.REGISTRY)))
         .first()
     )
     declaration = procedures.of(dossier) if dossier is not None else None

@@ -12,6 +12,7 @@ from models import (
     DRIVER_FIELDS,
     Dossier,
     Driver,
+    Invitation,
     OrgKind,
     Organisation,
     Role,
@@ -164,12 +165,29 @@ def register_organisation(kind, raw_siret, last_name, first_name, email):
             )
             notices.password_link(user)
             audit.record(f"Création de compte {kind}", siret, email, user=user)
+            if kind == OrgKind.CENTRE:
+                _attach_if_invited(organisation)
     except IntegrityError:
         # Another creation of the same SIRET or address won the race: say which.
         if Organisation.select().where(Organisation.siret == siret).exists():
             raise Refused("Un compte Hub Pro Transport existe déjà pour ce SIRET : un seul compte est possible par SIRET.", "siret")
         raise Refused("Cette adresse électronique est déjà associée à un compte Hub Pro Transport.", "email")
     return user
+
+
+def _attach_if_invited(centre):
+    """Attach a new centre to the principal establishment that invited it, and tell the principal's administrators."""
+    invitation = Invitation.get_or_none(Invitation.siret == centre.siret, Invitation.attached_at.is_null())
+    if invitation is None:
+        return
+    Organisation.update(principal=invitation.principal).where(Organisation.id == centre.id).execute()
+    centre.principal = invitation.principal
+    Invitation.update(organisation=centre, attached_at=clock.now()).where(Invitation.id == invitation.id).execute()
+    message = (f"Le centre {centre.name} (SIRET {centre.siret}) a créé son compte : il est rattaché à votre contrat CQC "
+               "et ses CQC vous seront facturées.")
+    for admin in invitation.principal.administrators():
+        outbox.notify(admin, message, link=outbox.public_url("contract.index"), template="notification",
+                      subject="Un établissement est rattaché à votre contrat CQC", details=[])
 
 
 def send_password_help(email):

@@ -1,18 +1,46 @@
 """Sweeps over the files that reach the instructing service."""
-from models import AccountState, Dossier, Habilitation, Procedure, Staff, StaffRole, Subscription, db, ProcedureCode
+import datetime as dt
+from dataclasses import dataclass
+
+from models import (
+    CONTRACT_PROCEDURES, AccountState, Dossier, Habilitation, Procedure, ProcedureCode, RequestState, Staff, StaffRole,
+    Subscription, db,
+)
 from models import clock, deadlines
 from services import outbox
 
 
-def overdue_accounts():
-    """Return the driver accounts waiting for analysis longer than the 24-hour target, not alerted yet."""
+@dataclass(frozen=True)
+class Watch:
+    """Files that must be handled within a target time: which, how late, where staff handle them, what they read."""
+
+    name: str
+    codes: tuple
+    states: tuple
+    target: dt.timedelta
+    queue: str
+    template: str
+    subject: str
+
+
+#: The time targets staff are alerted about: driver accounts analysed and contracts numbered within 24 hours.
+WATCHES = (
+    Watch("accounts", (ProcedureCode.COMPTE_PARTICULIER,), (AccountState.EN_ANALYSE,), deadlines.ANALYSIS_TARGET,
+          "account_queue.index_view", "analysis_overdue", "{n} compte(s) en attente d'analyse depuis plus de 24 h"),
+    Watch("contracts", CONTRACT_PROCEDURES, (RequestState.ENVOYEE, RequestState.EN_INSTRUCTION), deadlines.CONTRACT_TARGET,
+          "contracts.index_view", "contract_overdue", "{n} contrat(s) en attente de numéro depuis plus de 24 h"),
+)
+
+
+def overdue(watch):
+    """Return the files late for a watch's target, not alerted yet, oldest first."""
     return (
         Dossier.select(Dossier, Procedure)
         .join(Procedure)
         .where(
-            Procedure.code == ProcedureCode.COMPTE_PARTICULIER,
-            Dossier.state == AccountState.EN_ANALYSE,
-            Dossier.submitted_at < clock.now() - deadlines.ANALYSIS_TARGET,
+            Procedure.code.in_(watch.codes),
+            Dossier.state.in_(watch.states),
+            Dossier.submitted_at < clock.now() - watch.target,
             Dossier.overdue_alerted_at.is_null(),
         )
         .order_by(Dossier.submitted_at)
@@ -35,19 +63,21 @@ def staff_addresses(procedure_code):
 
 
 def alert_overdue():
-    """E-mail staff the accounts late for analysis; each submission is alerted once."""
-    dossiers = list(overdue_accounts())
-    if not dossiers:
-        return {"alerted": 0}
-    link = outbox.public_url("account_queue.index_view")
-    with db.atomic():
-        for address in staff_addresses(ProcedureCode.COMPTE_PARTICULIER):
-            outbox.queue_email(
-                address, "analysis_overdue", f"{len(dossiers)} compte(s) en attente d'analyse depuis plus de 24 h",
-                dossiers=dossiers, link=link,
-            )
-        Dossier.update(overdue_alerted_at=clock.now()).where(Dossier.id.in_([d.id for d in dossiers])).execute()
-    return {"alerted": len(dossiers)}
+    """E-mail staff the files late for their target (accounts, contracts); each submission is alerted once."""
+    report = {}
+    for watch in WATCHES:
+        dossiers = list(overdue(watch))
+        report[watch.name] = len(dossiers)
+        if not dossiers:
+            continue
+        link = outbox.public_url(watch.queue)
+        addresses = sorted({address for code in watch.codes for address in staff_addresses(code)})
+        with db.atomic():
+            for address in addresses:
+                outbox.queue_email(address, watch.template, watch.subject.format(n=len(dossiers)),
+                                   dossiers=dossiers, link=link)
+            Dossier.update(overdue_alerted_at=clock.now()).where(Dossier.id.in_([d.id for d in dossiers])).execute()
+    return {"alerted": sum(report.values()), **report}
 
 
 def tell_subscriptions():

@@ -28,7 +28,8 @@ def start(code, user, **params):
     with db.atomic():
         if draft is not None:
             cancel(draft, user, comment="Motif de remplacement changé")
-        dossier = transitions.open_dossier(declaration.code, user, comment=declaration.opening(values))
+        dossier = transitions.open_dossier(declaration.code, user, comment=declaration.opening(values),
+                                           organisation=user.organisation_id)
         declaration.data_model.create(dossier=dossier, **values)
         audit.record(f"Demande commencée : {declaration.label}", f"dossier {dossier.id}", user=user)
     return dossier
@@ -58,6 +59,8 @@ def validate(dossier, user):
     if declaration.product:
         return payments.checkout(dossier, user, declaration.product)
     with db.atomic():
+        if declaration.invoiced:
+            payments.freeze_price(dossier, declaration.invoiced)
         transitions.transition(dossier, "submit", user=user, comment=declaration.submitting)
     return None
 

@@ -36,6 +36,14 @@ def siret_fr(value):
     return f"{value[:3]} {value[3:6]} {value[6:9]} {value[9:]}"
 
 
+def phone_fr(value):
+    """Format a 10-digit phone number as 01 23 45 67 89."""
+    value = value or ""
+    if len(value) != 10 or not value.isdigit():
+        return value
+    return " ".join(value[i:i + 2] for i in range(0, 10, 2))
+
+
 def state_fr(state):
     """Name a file's or a card's state as people read it (« En cours d'instruction »)."""
     from models import STATE_LABELS
@@ -50,3 +58,4 @@ def init_app(app):
     app.add_template_filter(datetime_fr)
     app.add_template_filter(money)
     app.add_template_filter(siret_fr)
+    app.add_template_filter(phone_fr)

@@ -105,9 +105,13 @@ def _send_original(invoice):
 
 
 def _organisation_email(organisation):
-    from models import Role, User
-
-    admin = organisation.members.where(User.role == Role.ORG_ADMIN).order_by(User.id).first() if organisation else None
+    """Return where an organisation's invoices go: its contract's billing contact, else its first administrator."""
+    if organisation is None:
+        return ""
+    contract = organisation.contract_in_force()
+    if contract is not None and contract.contact_email:
+        return contract.contact_email
+    admin = organisation.administrators().first()
     return admin.email if admin else ""
 
 
@@ -148,43 +152,62 @@ def credit_note(invoice, staff, reason):
 
 
 def monthly_centre_invoices(month_start):
-    """Invoice each centre the CQCs issued in a month for its trainees (idempotent per centre and month)."""
-    from models import Tariff
-
+    """Invoice each contract holder the CQCs issued in a month for its trainees and those of the centres attached
+    to it, at the price frozen on each file (idempotent per holder and month)."""
     month_end = (month_start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    issued = 0
-    centres = (
-        Organisation.select().distinct().join(Training).join(CqcRequest).join(Dossier).join(Card)
+    cards = (
+        Card.select(Card, Dossier, CqcRequest, Training, Organisation)
+        .join(Dossier)
+        .join(CqcRequest, on=(CqcRequest.dossier == Dossier.id), attr="cqc_request")
+        .join(Training)
+        .join(Organisation)
         .where(Card.issued_on >= month_start, Card.issued_on < month_end)
+        .order_by(Card.issued_on, Card.id)
     )
-    for centre in centres:
-        if Invoice.select().where(Invoice.organisation == centre, Invoice.period == month_start).exists():
+    by_payer = {}
+    for card in cards:
+        centre = card.dossier.cqc_request.training.centre
+        by_payer.setdefault(centre.principal_id or centre.id, []).append(card)
+    issued = 0
+    for payer in Organisation.select().where(Organisation.id.in_(list(by_payer))).order_by(Organisation.id):
+        if Invoice.select().where(Invoice.organisation == payer, Invoice.period == month_start).exists():
             continue
-        cards = list(
-            Card.select(Card).join(Dossier).join(CqcRequest).join(Training)
-            .where(Training.centre == centre, Card.issued_on >= month_start, Card.issued_on < month_end)
-            .order_by(Card.issued_on, Card.id)
-        )
-        lines = []
-        for card in cards:
-            tariff = Tariff.in_force(Product.CQC, card.issued_on)
-            if tariff is None:
-                continue
-            lines.append((f"CQC n° {card.number} – {card.last_name} {card.first_name} – émise le {card.issued_on:%d/%m/%Y}",
-                          1, tariff.amount_ht, tariff.vat_rate))
+        lines = [line for line in (_cqc_line(card, payer) for card in by_payer[payer.id]) if line]
         if lines:
-            render(issue(lines=lines, buyer_name=centre.name, buyer_address=_organisation_address(centre),
-                         organisation=centre, period=month_start))
+            render(issue(lines=lines, buyer_name=payer.name, buyer_address=_organisation_address(payer),
+                         organisation=payer, period=month_start))
             issued += 1
     return issued
 
 
+def _cqc_line(card, payer):
+    """Return the invoice line of a CQC: the price frozen on its file (older files: the tariff of their sending day)."""
+    from models import Tariff
+
+    dossier = card.dossier
+    if dossier.price_ht is not None:
+        unit, rate = dossier.price_ht, dossier.vat_rate
+    else:
+        tariff = Tariff.in_force(Product.CQC, dossier.submitted_at.date())
+        if tariff is None:
+            return None
+        unit, rate = tariff.amount_ht, tariff.vat_rate
+    centre = dossier.cqc_request.training.centre
+    where = f" – {centre.name} (SIRET {centre.siret})" if centre.id != payer.id else ""
+    return (f"CQC n° {card.number} – {card.last_name} {card.first_name} – émise le {card.issued_on:%d/%m/%Y}{where}",
+            1, unit, rate)
+
+
 def _organisation_address(organisation):
-    """Return an organisation's address as the Sirene register gives it, then its SIRET (buyer mentions)."""
+    """Return an organisation's billing address (its contract's, else the Sirene register's), then its SIRET."""
     from models import SireneEstablishment
 
-    row = SireneEstablishment.get_or_none(SireneEstablishment.siret == organisation.siret)
-    lines = [row.address, f"{row.postal_code} {row.city}".strip()] if row else []
+    contract = organisation.contract_in_force()
+    if contract is not None:
+        lines = contract.billing_lines
+    else:
+        row = SireneEstablishment.get_or_none(SireneEstablishment.siret == organisation.siret)
+        lines = [row.address, f"{row.postal_code} {row.city}".strip()] if row else []
     return "\n".join([line for line in lines if line] + [f"SIRET {organisation.siret}"])
 
 

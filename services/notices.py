@@ -1,5 +1,5 @@
 """What each event tells people: the e-mails, SMS and home-page notifications it queues."""
-from models import Notification, ProcedureCode, TokenPurpose
+from models import Contract, Notification, ProcedureCode, TokenPurpose
 from services import outbox, tokens
 
 
@@ -44,13 +44,26 @@ def account_rejected(dossier, event):
 
 
 def _tell(user, message, endpoint, subject, *, details=(), sms_text=None):
-    outbox.notify(
-        user, message, link=outbox.public_url(endpoint), template="notification", subject=subject,
-        details=list(details), sms_text=sms_text,
-    )
+    # What concerns a deleted member's work goes to their organisation's administrators.
+    people = [user] if user.deleted_at is None else list(user.organisation.administrators())
+    for person in people:
+        outbox.notify(
+            person, message, link=outbox.public_url(endpoint), template="notification", subject=subject,
+            details=list(details), sms_text=sms_text,
+        )
+
+
+#: An organisation's contracts, by the name their holders read (« Votre contrat TACHY … »).
+CONTRACTS = {ProcedureCode.CONTRAT_TACHY: "TACHY", ProcedureCode.CONTRAT_CQC: "CQC"}
 
 
 def request_submitted(dossier, event):
+    contract = CONTRACTS.get(dossier.procedure.code)
+    if contract:
+        _tell(dossier.user, f"Votre contrat {contract} a été pris en compte avec succès. "
+              "Votre numéro de contrat vous sera communiqué d'ici 24 heures.",
+              "contract.index", f"Votre contrat {contract} a été pris en compte")
+        return
     _tell(dossier.user, f"Votre demande n° {dossier.id} ({dossier.procedure.name}) est envoyée pour traitement.",
           "requests.index", "Votre demande est envoyée pour traitement")
 
@@ -76,6 +89,13 @@ def info_requested(dossier, event):
 
 
 def request_accepted(dossier, event):
+    contract = CONTRACTS.get(dossier.procedure.code)
+    if contract:
+        number = Contract.get(Contract.dossier == dossier.id).number
+        then = " Vous pouvez désormais faire vos demandes de cartes tachygraphe." if contract == "TACHY" else ""
+        _tell(dossier.user, f"Votre contrat {contract} est enregistré sous le numéro {number}.{then}",
+              "contract.index", f"Votre numéro de contrat {contract} : {number}")
+        return
     # A paid re-dispatch orders no card: the returned one leaves again (card_shipped says where).
     outcome = "votre carte est réexpédiée" if dossier.procedure.code == ProcedureCode.CQC_PND else "votre carte est en fabrication"
     _tell(dossier.user, f"Votre demande n° {dossier.id} est acceptée : {outcome}.",

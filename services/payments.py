@@ -59,6 +59,14 @@ def checkout(dossier, user, product, description=None):
     return payment
 
 
+def freeze_price(dossier, product):
+    """Freeze on a file the price of a product in force today, for whoever is invoiced later (none: left empty)."""
+    tariff = Tariff.in_force(product, clock.today())
+    if tariff is not None:
+        type(dossier).update(price_ht=tariff.amount_ht, vat_rate=tariff.vat_rate).where(
+            type(dossier).id == dossier.id).execute()
+
+
 def hosted_page_url(payment):
     """Return where to send the driver to pay: the provider's hosted page, with the signed order."""
     fields = {

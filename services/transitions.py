@@ -87,10 +87,11 @@ def lifecycle(subject):
     return lifecycle_of(subject.procedure.code)[0]
 
 
-def open_dossier(procedure_code, user, *, comment=""):
-    """Create a file of a procedure in its initial state, with the first line of its history."""
+def open_dossier(procedure_code, user, *, comment="", organisation=None):
+    """Create a file of a procedure in its initial state (for an organisation, if given), with its first history line."""
     state = lifecycle_of(procedure_code)[1]
-    dossier = Dossier.create(procedure=Procedure.by_code(procedure_code), user=user, state=state)
+    dossier = Dossier.create(procedure=Procedure.by_code(procedure_code), user=user, organisation=organisation,
+                             state=state)
     DossierEvent.create(dossier=dossier, event="create", to_state=state, user=user, comment=comment)
     return dossier
 

@@ -235,13 +235,20 @@ def test_the_list_shows_only_this_centre_searches_and_pages(client, admin, centr
     assert "Aucune formation ne correspond à « Ailleurs »" in html.unescape(client.get(URL + "?q=Ailleurs").get_data(as_text=True))
 
 
-@pytest.mark.parametrize("who", ["manager", "company_admin", "driver", "staff"])
-def test_only_centre_administrators_reach_the_page(client, login_user, login_staff, make_driver, make_staff, centre, who):
-    if who == "manager":
-        login_user(make_member(centre, role=Role.ORG_MANAGER))
-    elif who == "company_admin":
+def test_a_centre_manager_records_trainings_too(client, login_user, centre):
+    """Guide 000 / issue 8: a centre's managers record its trainings (they see « Mes formations déclarées »)."""
+    manager = make_member(centre, role=Role.ORG_MANAGER)
+    login_user(manager)
+    assert "Mes formations déclarées" in client.get("/").get_data(as_text=True)
+    assert client.post(URL, data=form()).status_code == 302
+    assert Training.get().recorded_by_id == manager.id
+
+
+@pytest.mark.parametrize("who", ["company_admin", "company_manager", "driver", "staff"])
+def test_only_centre_members_reach_the_page(client, login_user, login_staff, make_driver, make_staff, centre, who):
+    if who.startswith("company"):
         company = Organisation.create(kind=OrgKind.COMPANY, siret="82345678500026", name="Transports Martin")
-        login_user(make_member(company))
+        login_user(make_member(company, role=Role.ORG_ADMIN if who == "company_admin" else Role.ORG_MANAGER))
     elif who == "driver":
         login_user(make_driver(state="active"))
     else:
@@ -256,11 +263,11 @@ def test_an_anonymous_visitor_is_sent_to_the_login(client):
     assert response.status_code == 302 and "/connexion" in response.headers["Location"]
 
 
-def test_the_menu_shows_the_page_to_centre_administrators_only(client, login_user, centre, make_driver):
+def test_the_menu_shows_the_page_to_centre_members_only(client, login_user, centre, make_driver):
     login_user(make_member(centre))
     assert "Mes formations déclarées" in client.get("/").get_data(as_text=True)
     client.post("/deconnexion")
-    login_user(make_member(centre, role=Role.ORG_MANAGER))
+    login_user(make_driver(state="active"))
     assert "Mes formations déclarées" not in client.get("/").get_data(as_text=True)
 
 

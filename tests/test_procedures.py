@@ -4,9 +4,11 @@ import re
 
 import pytest
 
-from models import Card, CardState, Dossier, DossierEvent, ProcedureCode, RequestState
+import itertools
+
+from models import Card, CardState, Contract, Dossier, DossierEvent, Organisation, OrgKind, ProcedureCode, RequestState, Role
 from services import procedures, transitions
-from tests.cqc_files import make_centre, record_for
+from tests.cqc_files import make_centre, make_member, record_for
 
 CODES = list(procedures.REGISTRY)
 STATES = list(RequestState)
@@ -31,11 +33,25 @@ HOLDER_ACTIONS = {
 }
 
 
+SIRETS = itertools.count(1)
+
+
+def holder_of(code, make_driver):
+    """Return an account that submits this procedure: a driver, or an administrator of a company or a centre."""
+    if Role.DRIVER in procedures.get(code).submitted_by:
+        return make_driver(state="active")
+    kind = OrgKind.COMPANY if code == ProcedureCode.CONTRAT_TACHY else OrgKind.CENTRE
+    organisation = Organisation.create(kind=kind, siret=f"9{next(SIRETS):013d}", name="ÉTABLISSEMENT")
+    return make_member(organisation, role=Role.ORG_ADMIN)
+
+
 def file_of(code, user, state):
     """Create a file of a procedure, with its data row, in a state."""
     declaration = procedures.get(code)
-    dossier = transitions.open_dossier(code, user)
-    if declaration.data_model.__name__ == "CqcRequest":
+    dossier = transitions.open_dossier(code, user, organisation=user.organisation_id)
+    if declaration.data_model is Contract:
+        Contract.create(dossier=dossier, number=f"N-{dossier.id}")
+    elif declaration.data_model.__name__ == "CqcRequest":
         declaration.data_model.create(dossier=dossier, training=record_for(make_centre(), user))
     else:
         driver = user.driver
@@ -52,7 +68,7 @@ def file_of(code, user, state):
 
 def test_every_procedure_of_the_table_but_the_account_and_tachograph_ones_is_declared():
     declared = {ProcedureCode.CQC, ProcedureCode.CQC_PERTE, ProcedureCode.CQC_VOL, ProcedureCode.CQC_QUALITE,
-                ProcedureCode.CQC_PND}
+                ProcedureCode.CQC_PND, ProcedureCode.CONTRAT_TACHY, ProcedureCode.CONTRAT_CQC}
     assert set(procedures.REGISTRY) == declared
     for code, declaration in procedures.REGISTRY.items():
         assert declaration.code == code and declaration.label and declaration.steps
@@ -62,7 +78,7 @@ def test_every_procedure_of_the_table_but_the_account_and_tachograph_ones_is_dec
 
 @pytest.mark.parametrize("code, event, source, target", LEGAL)
 def test_every_legal_transition_works_and_writes_the_history(make_driver, make_staff, code, event, source, target):
-    dossier = file_of(code, make_driver(state="active"), source)
+    dossier = file_of(code, holder_of(code, make_driver), source)
     row = transitions.transition(dossier, event, staff=make_staff(), comment="motif")
     assert Dossier.get_by_id(dossier.id).state == target
     assert (row.from_state, row.to_state, row.event, row.comment) == (source, target, event, "motif")
@@ -70,7 +86,7 @@ def test_every_legal_transition_works_and_writes_the_history(make_driver, make_s
 
 @pytest.mark.parametrize("code, event, state", ILLEGAL)
 def test_every_illegal_transition_is_refused_and_changes_nothing(make_driver, code, event, state):
-    dossier = file_of(code, make_driver(state="active"), state)
+    dossier = file_of(code, holder_of(code, make_driver), state)
     before = DossierEvent.select().where(DossierEvent.dossier == dossier).count()
     with pytest.raises(transitions.TransitionError):
         transitions.transition(dossier, event)
@@ -81,7 +97,7 @@ def test_every_illegal_transition_is_refused_and_changes_nothing(make_driver, co
 @pytest.mark.parametrize("code", CODES)
 @pytest.mark.parametrize("state", STATES)
 def test_the_actions_shown_are_exactly_those_the_lifecycle_allows(client, login_user, make_driver, code, state):
-    user = make_driver(state="active")
+    user = holder_of(code, make_driver)
     dossier = file_of(code, user, state)
     declaration = procedures.of(dossier)
     data = declaration.data_of(dossier)
@@ -115,13 +131,13 @@ def test_every_document_declares_its_types_and_the_upload_check_holds_to_them(ap
 
 @pytest.mark.parametrize("code", CODES)
 def test_only_the_roles_a_procedure_names_may_start_it(app, code):
-    from models import Role
     from services import dossiers
     from services.errors import Refused
-    from tests.cqc_files import make_member
 
-    member = make_member(make_centre(), role=Role.ORG_ADMIN)
-    assert member.role not in procedures.get(code).submitted_by
+    submitters = procedures.get(code).submitted_by
+    member = make_member(make_centre(), role=Role.ORG_MANAGER) if Role.DRIVER not in submitters else \
+        make_member(make_centre(), role=Role.ORG_ADMIN)
+    assert member.role not in submitters
     with pytest.raises(Refused, match="n'est pas ouverte à votre profil"):
         dossiers.start(code, member)
     assert not Dossier.select().where(Dossier.user == member).exists()

@@ -45,6 +45,8 @@ class Declaration:
     title: str
     #: The tariff product paid before submission, or None (free, or invoiced to someone else).
     product: Product | None = None
+    #: The tariff product invoiced to someone else (a centre's contract), at the price frozen on submission.
+    invoiced: Product | None = None
     submitted_by: tuple = (Role.DRIVER,)
     #: Fields of the data row staff may ask the holder to correct, with their labels.
     askable_fields: dict = field(default_factory=dict)

@@ -5,8 +5,8 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired
 
 from models import (
-    CARD_TRAININGS, REQUEST_FIELDS, Certificate, CqcRequest, DocumentKind, Dossier, ProcedureCode, RequestState, Training,
-    clock,
+    CARD_TRAININGS, REQUEST_FIELDS, Certificate, CqcRequest, DocumentKind, Dossier, ProcedureCode, Product, RequestState,
+    Training, clock,
 )
 from services import cards
 from services import fields as f
@@ -113,6 +113,7 @@ DECLARATION = Declaration(
     pages="requests",
     summary_template="public/requests/_summary.html",
     title="Carte de qualification de conducteur (CQC)",
+    invoiced=Product.CQC,
     askable_fields=REQUEST_FIELDS,
     kept_on_cancel=("dossier", "training", "step"),
     prepare=prepare,
