@@ -67,6 +67,9 @@ def invite():
         try:
             invitation = organisations.invite(organisation, current_user._get_current_object(), form.siret.data)
         except Refused as refusal:
+            if refusal.field is None:
+                flash(refusal.message, "error")
+                return redirect(url_for(".index"))
             form.siret.errors.append(refusal.message)
         else:
             flash(f"L'invitation est envoyée à l'adresse de l'agrément du centre ({invitation.sent_to}) : il sera "

@@ -98,7 +98,8 @@ def remove(member, by):
 
 def _lock(organisation):
     """Serialise changes to an organisation's people (two administrators deleting each other at once)."""
-    Organisation.select(Organisation.id).where(Organisation.id == organisation.id).for_update().execute()
+    # A no-op UPDATE takes the row lock on PostgreSQL and the write lock on SQLite, until the transaction ends.
+    Organisation.update(name=Organisation.name).where(Organisation.id == organisation.id).execute()
 
 
 def _keep_an_administrator(member):

@@ -39,7 +39,7 @@ def invite(principal, by, raw_siret):
     """Invite an approved centre to attach to the principal's CQC contract: the centre's approval address receives
     the « Agrément CFA » notification of case 2, with the pre-filled creation link."""
     if principal.principal_id is not None or principal.contract_in_force() is None:
-        raise Refused("Votre contrat CQC doit d'abord avoir son numéro pour y rattacher des établissements.", "siret")
+        raise Refused("Votre contrat CQC doit d'abord avoir son numéro pour y rattacher des établissements.")
     siret, establishment = accounts.check_organisation(raw_siret, OrgKind.CENTRE)
     pending = Invitation.get_or_none(Invitation.siret == siret, Invitation.attached_at.is_null())
     if pending is not None and pending.principal_id != principal.id:
