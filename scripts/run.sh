@@ -27,6 +27,7 @@ cat <<TXT
     Agent instructeur (back-office)     agent@hubpro.local      Demo-Agent-2026!
     Conducteur (portail)                paul.martin@exemple.fr  Demo-Conducteur-2026!
     Centre de formation (portail)       cfa-lille@exemple.fr    Demo-Centre-2026!
+    Entreprise de transport (portail)   direction@transports-martin.fr  Demo-Entreprise-2026!
 
   Sans MAIL_SERVER, les e-mails restent dans la boîte d'envoi : Back-office > Suivi > Boîte d'envoi
   (chaque message se lit et ses liens s'ouvrent). Arrêt : Ctrl+C.

@@ -9,6 +9,7 @@ from models import (
     AccountState,
     Approval,
     Consent,
+    Contract,
     Dossier,
     Driver,
     Habilitation,
@@ -35,6 +36,7 @@ ACCOUNTS = [
     ("Agent instructeur (back-office)", "agent@hubpro.local", "Demo-Agent-2026!"),
     ("Conducteur (portail)", "paul.martin@exemple.fr", "Demo-Conducteur-2026!"),
     ("Centre de formation agréé (portail)", "cfa-lille@exemple.fr", "Demo-Centre-2026!"),
+    ("Entreprise de transport (portail)", "direction@transports-martin.fr", "Demo-Entreprise-2026!"),
 ]
 
 
@@ -51,6 +53,39 @@ def _driver(email, last, first, born, licence, state, submitted_hours_ago, passw
     submitted = clock.now() - dt.timedelta(hours=submitted_hours_ago)
     Dossier.update(state=state, submitted_at=submitted, created_at=submitted).where(Dossier.id == dossier.id).execute()
     return user
+
+
+def _contract(admin, code, hours_ago, **billing):
+    """Subscribe an organisation's contract as its administrator would, sent some hours ago."""
+    dossier = transitions.open_dossier(code, admin, organisation=admin.organisation_id, comment="Souscription du contrat")
+    Contract.create(dossier=dossier, step="recapitulatif", conditions_accepted=True, **billing)
+    transitions.transition(dossier, "submit", user=admin, comment="Contrat souscrit par l'administrateur")
+    sent = clock.now() - dt.timedelta(hours=hours_ago)
+    Dossier.update(submitted_at=sent, created_at=sent).where(Dossier.id == dossier.id).execute()
+    return Dossier.get_by_id(dossier.id)
+
+
+def _contracts(centre, centre_admin, agent):
+    """FORMATRANS under a numbered CQC contract; two companies: one to subscribe, one waiting for its number (late)."""
+    numbered = _contract(centre_admin, ProcedureCode.CONTRAT_CQC, 24 * 60, legal_last_name="Leroy", legal_first_name="Marie",
+                         legal_function="Directrice", billing_name="FORMATRANS", billing_address="12 rue des Frères Beaumont",
+                         billing_postal_code="59000", billing_city="Lille", contact_name="Service comptable",
+                         contact_email="compta@exemple.fr", contact_phone="0320000000")
+    transitions.transition(numbered, "take", staff=agent, comment="Prise en instruction")
+    Contract.update(number="CQC-2023-0007", numbered_at=clock.now() - dt.timedelta(days=59)).where(
+        Contract.dossier == numbered.id).execute()
+    transitions.transition(Dossier.get_by_id(numbered.id), "accept", staff=agent, comment="Numéro de contrat donné")
+    martin = Organisation.create(kind=OrgKind.COMPANY, siret="82345678500026", name="TRANSPORTS MARTIN ET FILS")
+    User.create(email="direction@transports-martin.fr", role=Role.ORG_ADMIN, organisation=martin, last_name="Martin",
+                first_name="Jean", function="Gérant", phone="0327000000",
+                password_hash=passwords.hash_password("Demo-Entreprise-2026!"))
+    sud = Organisation.create(kind=OrgKind.COMPANY, siret="52525252400059", name="EXPRESS ROUTE SUD")
+    sud_admin = User.create(email="direction@express-route-sud.fr", role=Role.ORG_ADMIN, organisation=sud,
+                            last_name="Garcia", first_name="Inès", function="Directrice", phone="0491000000")
+    _contract(sud_admin, ProcedureCode.CONTRAT_TACHY, 30, legal_last_name="Garcia", legal_first_name="Inès",
+              legal_function="Présidente", billing_name="EXPRESS ROUTE SUD", billing_address="40 chemin des Camions",
+              billing_postal_code="13015", billing_city="Marseille", contact_name="Inès Garcia",
+              contact_email="compta@express-route-sud.fr", contact_phone="0491000000")
 
 
 def load():
@@ -87,7 +122,8 @@ def load():
                                         ("44455566800045", "76-2022-014", "Marchandises")):
             Approval.create(siret=siret, number=number, category=category, email="contact@exemple.fr",
                             granted_on=dt.date(2021, 12, 28), notified_at=clock.now())
-    yield "Comptes IN Groupe, conducteurs, centre de formation, agréments et nouveautés créés."
+        _contracts(centre, centre_admin, agent)
+    yield "Comptes IN Groupe, conducteurs, centre de formation, entreprises de transport, agréments et nouveautés créés."
     try:
         end = clock.today() - dt.timedelta(days=2)
         trainings.record(
