@@ -58,7 +58,7 @@ def index():
     managers, administrators = members.members_of(_organisation())
     return render_template(
         "public/managers/index.html", managers=managers, administrators=administrators,
-        no_deputy=len(administrators) < 2, advice=DEPUTY_ADVICE, may_resend=members.may_resend,
+        no_deputy=len(administrators) < 2, advice=DEPUTY_ADVICE, can_resend_link=members.can_resend_link,
         form=FlaskForm(),
     )
 

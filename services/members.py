@@ -62,14 +62,14 @@ def modify(member, by, values, *, admin):
                      f"droits : {'administrateur' if admin else 'gestionnaire'}", user=by)
 
 
-def may_resend(member):
+def can_resend_link(member):
     """Is the password link still the member's way in (no password created yet)?"""
     return member.password_hash is None
 
 
 def resend(member, by):
     """E-mail a fresh password link to a member who has not created a password (the old link dies)."""
-    if not may_resend(member):
+    if not can_resend_link(member):
         raise Refused(f"{member.full_name} a déjà créé son mot de passe : en cas d'oubli, "
                       "il utilise « Mot de passe oublié » sur la page de connexion.")
     with db.atomic():
