@@ -56,6 +56,14 @@ def menu_for(app, user):
     return [(label, endpoint) for label, endpoint, who in MENU if endpoint in app.view_functions and audience in who]
 
 
+def current_entry(menu):
+    """Return the menu entry the page belongs to: its own, else the one entry of its blueprint (a form under it)."""
+    if any(endpoint == request.endpoint for _, endpoint in menu):
+        return request.endpoint
+    same = [endpoint for _, endpoint in menu if endpoint.split(".")[0] == request.blueprint]
+    return same[0] if len(same) == 1 else None
+
+
 def account_required(*audiences):
     """Let only logged-in public accounts (of these audiences, if given) reach a view; others get 403."""
 
@@ -114,5 +122,6 @@ def init_app(app):
             unread = Notification.select().where(
                 Notification.user == current_user.id, Notification.read_at.is_null()
             ).count()
-            return {"portal_menu": menu_for(app, current_user), "unread_notifications": unread}
-        return {"portal_menu": [], "unread_notifications": 0}
+            menu = menu_for(app, current_user)
+            return {"portal_menu": menu, "current_entry": current_entry(menu), "unread_notifications": unread}
+        return {"portal_menu": [], "current_entry": None, "unread_notifications": 0}

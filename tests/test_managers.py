@@ -62,6 +62,7 @@ def test_the_form_has_the_guide_s_fields_and_notice(client, admin):
     assert ("L'adresse électronique n'est pas modifiable. En cas d'erreur, veuillez supprimer le gestionnaire et le "
             "créer de nouveau.") in page
     assert ">Annuler<" in page and ">Ajouter<" in page
+    assert '<a href="/mes-gestionnaires/" class="active">Mes Gestionnaires</a>' in page
 
 
 def test_adding_a_manager_e_mails_the_48_hour_password_link_and_lists_them(client, admin, company):
