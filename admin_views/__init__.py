@@ -12,6 +12,7 @@ from admin_views.referentials import ApprovalView, NewsView, ProcedureView, Sire
 from admin_views.replacements import ReplacementRequestView
 from admin_views.requests import CqcRequestView
 from admin_views.staff import StaffView
+from admin_views.tachographs import TachographQueue
 from models import (
     Approval, AuditLog, Card, Dossier, Invoice, News, OutboxMessage, Payment, PaymentNotification, Procedure,
     SireneEstablishment, Staff, Subscription, Tariff,
@@ -30,6 +31,7 @@ def init_admin(app):
     admin.add_view(AccountArchiveView(Dossier, name="Tous les comptes", endpoint="all_accounts", category="Comptes particuliers"))
     admin.add_view(CqcRequestView(Dossier, name="Demandes de CQC", endpoint="cqc_requests", category="Télédossiers"))
     admin.add_view(ReplacementRequestView(Dossier, name="Remplacements", endpoint="replacement_requests", category="Télédossiers"))
+    admin.add_view(TachographQueue(Dossier, name="Cartes tachygraphe", endpoint="tachograph_requests", category="Télédossiers"))
     admin.add_view(CardView(Card, name="Cartes", endpoint="cards_admin", category="Télédossiers"))
     admin.add_view(ContractQueue(Dossier, name="Contrats", endpoint="contracts", category="Établissements"))
     admin.add_view(ApprovalView(Approval, name="Agréments", endpoint="approvals", category="Référentiels"))

@@ -1,4 +1,4 @@
-"""« Cartes »: the CQC cards of the files staff may see; ship them, declare them delivered or returned."""
+"""« Cartes »: the cards of the files staff may see (CQC, tachograph); ship them, declare them delivered or returned."""
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -8,11 +8,20 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, day
-from models import STATE_LABELS, Card, CardEvent, CardState, Dossier, ProcedureCode
+from models import CARD_KIND_LABELS, STATE_LABELS, Card, CardEvent, CardKind, CardState, Dossier, ProcedureCode
 from services import audit, cards, transitions
 
-#: Cards are ordered by CQC requests: acting on them is processing CQC files.
-PROCEDURE = ProcedureCode.CQC
+#: Acting on a card is processing the files of the procedure that makes its kind (a replaced CQC is still a CQC).
+PROCEDURES = {CardKind.CQC: ProcedureCode.CQC, CardKind.TACHY_CONDUCTEUR: ProcedureCode.TACHY_CONDUCTEUR,
+              CardKind.TACHY_ENTREPRISE: ProcedureCode.TACHY_ENTREPRISE}
+#: The back-office queue of each procedure that orders cards.
+QUEUES = {ProcedureCode.CQC: "cqc_requests", ProcedureCode.TACHY_CONDUCTEUR: "tachograph_requests",
+          ProcedureCode.TACHY_ENTREPRISE: "tachograph_requests"}
+
+
+def can_move(card):
+    """May the logged-in staff member ship, deliver or return this card?"""
+    return current_user.can_process(PROCEDURES[CardKind(card.kind)])
 #: The moves staff make here, with the words of the buttons and of the reports.
 MOVES = {
     "ship": ("Expédier", "expédiée(s)", "Carte expédiée par IN Groupe"),
@@ -31,7 +40,7 @@ def request_url(card):
     """Return the back-office page of the request that ordered the card: a CQC request or a replacement."""
     if not card.dossier_id:
         return None
-    queue = "cqc_requests" if card.dossier.procedure.code == ProcedureCode.CQC else "replacement_requests"
+    queue = QUEUES.get(card.dossier.procedure.code, "replacement_requests")
     return url_for(f"{queue}.show", dossier_id=card.dossier_id)
 
 
@@ -43,7 +52,7 @@ def _request(view, context, card, name):
 
 def _row_moves(view, context, card, name):
     """Render one small form per move the card's state allows, for staff who may process."""
-    if not current_user.can_process(PROCEDURE):
+    if not can_move(card):
         return ""
     token = escape(context.resolve("csrf_token")())
     here = escape(request.full_path)
@@ -83,11 +92,13 @@ class CardView(StaffModelView):
     column_searchable_list = (Card.number,)
     search_hint = "N° de carte, nom ou prénom"
     column_filters = [
-        FilterEqual(Card.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in CardState])
+        FilterEqual(Card.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in CardState]),
+        FilterEqual(Card.kind, "Carte", options=[(kind.value, label) for kind, label in CARD_KIND_LABELS.items()]),
     ]
     column_formatters = {
         "number": _number,
-        "holder": lambda v, c, card, n: f"{card.last_name.upper()} {card.first_name}",
+        "holder": lambda v, c, card, n: card.holder_name,
+        "category": lambda v, c, card, n: card.category if card.kind == CardKind.CQC else card.kind_label,
         "state": lambda v, c, card, n: card.state_label,
         "issued_on": day("issued_on"),
         "expires_on": day("expires_on"),
@@ -104,11 +115,7 @@ class CardView(StaffModelView):
         return (Card.number ** like) | (Card.last_name ** like) | (Card.first_name ** like)
 
     def is_action_allowed(self, name):
-        return current_user.can_process(PROCEDURE) and super().is_action_allowed(name)
-
-    def _require_processing(self):
-        if not current_user.can_process(PROCEDURE):
-            abort(403)
+        return any(current_user.can_process(code) for code in PROCEDURES.values()) and super().is_action_allowed(name)
 
     def apply(self, selected, event):
         """Move each card on its own: report the refused ones with the reason, let the others proceed."""
@@ -116,6 +123,9 @@ class CardView(StaffModelView):
         staff = current_user._get_current_object()
         moved, refused = [], []
         for card in selected:
+            if not can_move(card):
+                refused.append(f"n° {card.number} : vous n'êtes pas habilité(e) à la démarche de cette carte.")
+                continue
             try:
                 cards.move(card, event, staff=staff, comment=comment)
             except transitions.TransitionError as error:
@@ -139,8 +149,9 @@ class CardView(StaffModelView):
 
     @expose("/action/", methods=("POST",))
     def action_view(self):
-        """Apply a bulk move to the selected cards (needs the right to process CQC files)."""
-        self._require_processing()
+        """Apply a bulk move to the selected cards (each needs the right to process its procedure)."""
+        if not self.is_action_allowed("ship"):
+            abort(403)
         return super().action_view()
 
     @action("ship", "Expédier", "Expédier les cartes sélectionnées ?")
@@ -158,10 +169,13 @@ class CardView(StaffModelView):
     @expose("/carte/<int:card_id>/<event>", methods=["POST"])
     def move(self, card_id, event):
         """Apply one move to one card, then go back to where the button was."""
-        self._require_processing()
+        if not self.is_action_allowed("ship"):
+            abort(403)
         if event not in MOVES:
             abort(404)
         card = self.get_one(card_id) or abort(404)
+        if not can_move(card):
+            abort(403)
         self.apply([card], event)
         return redirect(get_redirect_target() or url_for(".card", card_id=card.id))
 
@@ -169,7 +183,7 @@ class CardView(StaffModelView):
     def card(self, card_id):
         """Show a card, its delivery address and its history, with the moves its state allows."""
         card = self.get_one(card_id) or abort(404)
-        can_process = current_user.can_process(PROCEDURE)
+        can_process = can_move(card)
         return self.render(
             "admin/cards/show.html",
             card=card,

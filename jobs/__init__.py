@@ -12,7 +12,7 @@ log = logging.getLogger("hubpro.jobs")
 
 def registry():
     """Return {name: (module, seconds between runs)} for every job."""
-    from jobs import analysis_alerts, certificates, followups, invoices, links, new_files, outbox
+    from jobs import analysis_alerts, card_renewals, certificates, followups, invoices, links, new_files, outbox
 
     return {
         "outbox": (outbox, 30),
@@ -22,6 +22,7 @@ def registry():
         "certificates": (certificates, 3600),
         "followups": (followups, 3600),
         "invoices": (invoices, 86400),
+        "card_renewals": (card_renewals, 86400),
     }
 
 

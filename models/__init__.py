@@ -125,6 +125,21 @@ class RequestState(enum.StrEnum):
     ANNULEE = "annulee"
 
 
+class CardKind(enum.StrEnum):
+    """What a card is: a driver's CQC, or a tachograph card (a driver's, or a company's)."""
+
+    CQC = "cqc"
+    TACHY_CONDUCTEUR = "tachy_conducteur"
+    TACHY_ENTREPRISE = "tachy_entreprise"
+
+
+CARD_KIND_LABELS = {
+    CardKind.CQC: "Carte de qualification de conducteur (CQC)",
+    CardKind.TACHY_CONDUCTEUR: "Carte tachygraphe conducteur",
+    CardKind.TACHY_ENTREPRISE: "Carte tachygraphe entreprise",
+}
+
+
 class CardState(enum.StrEnum):
     EN_FABRICATION = "en_fabrication"
     EXPEDIEE = "expediee"
@@ -169,6 +184,11 @@ class DocumentKind(enum.StrEnum):
     SIGNATURE = "signature"
     IDENTITY = "identite"
     THEFT_DECLARATION = "declaration_vol"
+    LICENCE_FRONT = "permis_recto"
+    LICENCE_BACK = "permis_verso"
+    RESIDENCE = "residence"
+    KBIS = "kbis"
+    REPRESENTATIVE_ID = "identite_representant"
 
 
 DOCUMENT_LABELS = {
@@ -176,6 +196,11 @@ DOCUMENT_LABELS = {
     DocumentKind.SIGNATURE: "Signature",
     DocumentKind.IDENTITY: "Pièce d'identité",
     DocumentKind.THEFT_DECLARATION: "Déclaration de vol",
+    DocumentKind.LICENCE_FRONT: "Permis de conduire (recto)",
+    DocumentKind.LICENCE_BACK: "Permis de conduire (verso)",
+    DocumentKind.RESIDENCE: "Déclaration de résidence normale en France",
+    DocumentKind.KBIS: "Extrait Kbis ou avis de situation INSEE",
+    DocumentKind.REPRESENTATIVE_ID: "Pièce d'identité du représentant légal",
 }
 
 
@@ -436,6 +461,52 @@ REQUEST_FIELDS = {
     "delivery_postal_code": "Code postal de livraison",
     "delivery_city": "Commune de livraison",
 }
+
+class CompanyDriver(BaseModel):
+    """A driver of a transport company (« Mes Conducteurs »), for whom its managers order tachograph cards."""
+
+    organisation = ForeignKeyField(Organisation, backref="drivers", on_delete="CASCADE")
+    last_name = CharField()
+    first_name = CharField()
+    birth_date = DateField()
+    birth_place = CharField()
+    #: Upper-cased, spaces removed: with the birth date, it matches the driver's own account, if any.
+    licence_number = CharField(index=True)
+    address = CharField()
+    address_extra = CharField(default="")
+    postal_code = CharField()
+    city = CharField()
+    email = CharField(default="")
+    added_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        indexes = ((("organisation", "licence_number"), True),)
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name.upper()}"
+
+    @property
+    def address_lines(self):
+        lines = [self.address, self.address_extra, f"{self.postal_code} {self.city}".strip()]
+        return [line for line in lines if line]
+
+
+#: What « Mes Conducteurs » records of a driver, as people read it.
+COMPANY_DRIVER_FIELDS = {
+    "last_name": "Nom",
+    "first_name": "Prénom(s)",
+    "birth_date": "Date de naissance",
+    "birth_place": "Lieu de naissance",
+    "licence_number": "Numéro de permis de conduire",
+    "address": "Adresse",
+    "address_extra": "Complément d'adresse",
+    "postal_code": "Code postal",
+    "city": "Commune",
+    "email": "Adresse électronique",
+}
+
 
 #: The fields of an organisation's contract (legal representative, billing), as staff and holders read them.
 CONTRACT_FIELDS = {
@@ -773,28 +844,45 @@ class Document(BaseModel):
 
 
 class Card(BaseModel):
-    """A CQC card ordered by an accepted request; its state moves through services.transitions."""
+    """A card ordered by an accepted request (a CQC, or a tachograph card); its state moves through services.transitions."""
 
-    user = ForeignKeyField(User, backref="cards", on_delete="CASCADE")
+    kind = CharField(default=CardKind.CQC, index=True)
+    #: The driver's account holding a CQC (tachograph cards are the organisation's: None).
+    user = ForeignKeyField(User, null=True, backref="cards", on_delete="CASCADE")
+    #: The company a tachograph card was ordered under, and the driver of « Mes Conducteurs » it is for.
+    organisation = ForeignKeyField(Organisation, null=True, backref="cards", on_delete="CASCADE")
+    company_driver = ForeignKeyField(CompanyDriver, null=True, backref="cards", on_delete="SET NULL")
     dossier = ForeignKeyField(Dossier, null=True, backref="cards", on_delete="SET NULL")
     #: 5b: the card's serial number.
     number = CharField(unique=True)
-    category = CharField()
+    #: A CQC's « Marchandises » or « Voyageurs » (none for tachograph cards).
+    category = CharField(default="")
     state = CharField(index=True)
+    #: The holder as printed: a driver's names, or the company's name (last_name) on a company card.
     last_name = CharField()
-    first_name = CharField()
-    birth_date = DateField()
-    birth_place = CharField()
-    licence_number = CharField()
+    first_name = CharField(default="")
+    birth_date = DateField(null=True)
+    birth_place = CharField(default="")
+    licence_number = CharField(default="", index=True)
     issued_on = DateField()
-    expires_on = DateField()
+    expires_on = DateField(index=True)
     delivery_lines = TextField(default="")
     replaced_by = ForeignKeyField("self", null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=_now)
+    #: When the organisation was reminded to renew it (3 months before it expires).
+    renewal_reminded_at = DateTimeField(null=True)
 
     @property
     def state_label(self):
         return STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def kind_label(self):
+        return CARD_KIND_LABELS[CardKind(self.kind)]
+
+    @property
+    def holder_name(self):
+        return f"{self.last_name.upper()} {self.first_name}".strip()
 
 
 class CardEvent(HistoryStep, BaseModel):
@@ -810,11 +898,15 @@ class CardEvent(HistoryStep, BaseModel):
     at = DateTimeField(default=_now)
 
 
+#: The fields of a company card request staff may ask about, beyond the delivery address.
+TACHY_FIELDS = {"card_count": "Nombre de cartes entreprise"}
+
 #: What an anomaly may name: a driver field, a request field, or a document (« document:photo »).
 ITEM_LABELS = {
     **DRIVER_FIELDS,
     **REQUEST_FIELDS,
     **CONTRACT_FIELDS,
+    **TACHY_FIELDS,
     **{f"document:{k}": v for k, v in DOCUMENT_LABELS.items()},
     "paiement": "Paiement du remplacement",
 }
@@ -1001,6 +1093,56 @@ class Replacement(BaseModel):
         return [line for line in lines if line]
 
 
+class TachyReason(enum.StrEnum):
+    """Why a tachograph driver card is asked for."""
+
+    PREMIERE = "premiere"
+    RENOUVELLEMENT = "renouvellement"
+    PERTE = "perte"
+    VOL = "vol"
+    DEFAUT = "defaut"
+
+
+TACHY_REASON_LABELS = {
+    TachyReason.PREMIERE: "Première demande",
+    TachyReason.RENOUVELLEMENT: "Renouvellement",
+    TachyReason.PERTE: "Remplacement – carte perdue",
+    TachyReason.VOL: "Remplacement – carte volée",
+    TachyReason.DEFAUT: "Remplacement – carte défectueuse",
+}
+#: The reasons that replace a card still valid (the new one keeps its expiry).
+TACHY_REPLACEMENTS = (TachyReason.PERTE, TachyReason.VOL, TachyReason.DEFAUT)
+
+
+class TachographRequest(BaseModel):
+    """The data of a tachograph card request made by a company's manager (the file is its Dossier)."""
+
+    dossier = ForeignKeyField(Dossier, unique=True, backref="tachograph", on_delete="CASCADE")
+    step = CharField(default="conducteur")
+    #: A driver card: for whom, why, and the card it renews or replaces.
+    company_driver = ForeignKeyField(CompanyDriver, null=True, backref="requests", on_delete="SET NULL")
+    reason = CharField(default="")
+    previous_card = ForeignKeyField(Card, null=True, backref="+", on_delete="SET NULL")
+    identity_confirmed = BooleanField(default=False)
+    #: A company card request: how many cards.
+    card_count = IntegerField(default=1)
+    delivery_name = CharField(default="")
+    delivery_address = CharField(default="")
+    delivery_address_extra = CharField(default="")
+    delivery_postal_code = CharField(default="")
+    delivery_city = CharField(default="")
+
+    @property
+    def reason_label(self):
+        return TACHY_REASON_LABELS.get(self.reason, "")
+
+    @property
+    def delivery_lines(self):
+        lines = [self.delivery_name, self.delivery_address, self.delivery_address_extra,
+                 f"{self.delivery_postal_code} {self.delivery_city}".strip()]
+        return [line for line in lines if line]
+
+
 class Contract(BaseModel):
     """The data of an organisation's contract with IN Groupe (the file is its Dossier; staff give its number)."""
 
@@ -1125,6 +1267,7 @@ MODELS = [
     User,
     Invitation,
     Driver,
+    CompanyDriver,
     Consent,
     Staff,
     Habilitation,
@@ -1146,6 +1289,7 @@ MODELS = [
     InvoiceLine,
     Replacement,
     Contract,
+    TachographRequest,
     Token,
     OutboxMessage,
     Notification,

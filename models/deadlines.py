@@ -37,6 +37,9 @@ CERTIFICATE_WARNING = dt.timedelta(days=15)
 FCO_SUMMARY_YEARS = 6
 #: A CQC is valid this many years.
 CARD_VALIDITY_YEARS = 5
+#: A tachograph card is valid this many years; its renewal may be asked (and is offered) this many months before.
+TACHOGRAPH_VALIDITY_YEARS = 5
+RENEWAL_NOTICE_MONTHS = 3
 #: An unanswered information request is recalled to the driver after this long, then again.
 INFO_REMINDER = dt.timedelta(days=7)
 
@@ -54,6 +57,11 @@ def add_months(day, months):
 def add_years(day, years):
     """Return the same day some years later (28 February for 29 February)."""
     return add_months(day, 12 * years)
+
+
+def renewal_opens_on(expires_on):
+    """Return the first day a card expiring then may be renewed (3 months before)."""
+    return add_months(expires_on, -RENEWAL_NOTICE_MONTHS)
 
 #: A draft untouched this long is announced for erasure, then erased after the grace period.
 DRAFT_ABANDONED = dt.timedelta(days=60)

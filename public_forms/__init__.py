@@ -37,7 +37,7 @@ MENU = [
     ("Mes Conducteurs", "drivers.index", COMPANY),
     ("Mes Demandes", "requests.index", (Audience.DRIVER, *COMPANY, Audience.CENTRE_ADMIN)),
     ("Mes Factures", "invoices.index", (Audience.DRIVER, *ADMINS)),
-    ("Mes Cartes", "cards.index", (Audience.DRIVER,)),
+    ("Mes Cartes", "cards.index", (Audience.DRIVER, *COMPANY)),
     ("Supervision", "supervision.index", (*COMPANY, Audience.CENTRE_ADMIN)),
 ]
 
@@ -104,12 +104,12 @@ def _error_page(code, title, message):
 def init_app(app):
     """Register the public blueprints and the portal's template context."""
     from public_forms import (
-        accounts, auth, cards, centre, contract, home, invoices, managers, password, payments, replacements, requests,
-        sandbox, trainings,
+        accounts, auth, cards, centre, contract, drivers, home, invoices, managers, password, payments, replacements,
+        requests, sandbox, supervision, tachographs, trainings,
     )
 
     for module in (home, auth, password, accounts, trainings, requests, replacements, cards, centre, payments, sandbox,
-                   invoices, contract, managers):
+                   invoices, contract, managers, drivers, tachographs, supervision):
         app.register_blueprint(module.bp)
 
     for code, title, message in ERRORS:

@@ -1,10 +1,11 @@
-"""« Mes cartes »: the driver's CQC cards, « pli non distribué » and the activation on receipt."""
+"""« Mes cartes »: a driver's cards (« pli non distribué », the activation on receipt); a company's tachograph cards."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import REQUEST_FIELDS, Card, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement, Role
-from public_forms import Audience, account_required
+from models import REQUEST_FIELDS, Card, CardKind, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement
+from models import clock, deadlines
+from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
 from services import cards, dossiers, payments, uploads
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
@@ -16,9 +17,26 @@ bp = Blueprint("cards", __name__, url_prefix="/mes-cartes")
 LICENCE_CATEGORIES = {"Marchandises": "C1, C1E, C, CE", "Voyageurs": "D1, D1E, D, DE"}
 
 
+#: Cards listed per page for an organisation.
+PAGE_SIZE = 50
+
+
 def own_card(card_id):
     """Return the logged-in driver's card with this number, or 404."""
     return Card.get_or_none(Card.id == card_id, Card.user == current_user.id) or abort(404)
+
+
+def tachograph_cards_of(user):
+    """Return the tachograph driver cards companies ordered for this driver (same licence number and birth date)."""
+    driver = user.driver
+    if driver is None:
+        return Card.select().where(Card.id < 0)
+    return (
+        Card.select()
+        .where(Card.kind == CardKind.TACHY_CONDUCTEUR, Card.licence_number == driver.licence_number,
+               Card.birth_date == driver.birth_date)
+        .order_by(Card.created_at.desc(), Card.id.desc())
+    )
 
 
 def _original_dossier_id(card):
@@ -43,14 +61,50 @@ def images_of(card):
 
 
 @bp.route("/")
-@account_required(Audience.DRIVER)
+@menu_page("cards.index")
 def index():
-    """Show each card as it looks, with its state and what the driver can do."""
+    """Show each card as it looks, with its state and what the driver can do; a company's cards as a list."""
+    if audience_of(current_user) in COMPANY:
+        return organisation_cards()
     items = list(Card.select().where(Card.user == current_user.id).order_by(Card.created_at.desc(), Card.id.desc()))
     return render_template(
         "public/cards/index.html", cards=[(card, images_of(card)) for card in items], form=FlaskForm(),
-        categories=LICENCE_CATEGORIES,
+        categories=LICENCE_CATEGORIES, tachographs=list(tachograph_cards_of(current_user)),
     )
+
+
+def organisation_cards():
+    """The company's tachograph cards: kind, holder, state, expiry; the renewal offered in their last 3 months."""
+    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    query = (Card.select().where(Card.organisation == current_user.organisation_id)
+             .order_by(Card.expires_on, Card.id))
+    total = query.count()
+    return render_template(
+        "public/cards/organisation.html", cards=list(query.paginate(page, PAGE_SIZE)), form=FlaskForm(),
+        page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total, renewable=renewable,
+    )
+
+
+def renewable(card):
+    """May the organisation ask for this card's renewal now (its last 3 months, still held)?"""
+    return (card.state in (CardState.LIVREE, CardState.ACTIVEE)
+            and deadlines.renewal_opens_on(card.expires_on) <= clock.today() <= card.expires_on)
+
+
+@bp.route("/<int:card_id>/confirmer-adresse", methods=["POST"])
+@account_required(*COMPANY)
+def confirm_address(card_id):
+    """« pli non distribué » of a company's card: the address is right; the card is sent again to it."""
+    card = Card.get_or_none(Card.id == card_id, Card.organisation == current_user.organisation_id) or abort(404)
+    if FlaskForm().validate_on_submit():
+        try:
+            cards.confirm_address(card, current_user._get_current_object())
+        except Refused as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash(f"L'adresse est confirmée : la carte n° {card.number} va être réexpédiée par lettre recommandée.",
+                  "success")
+    return redirect(url_for("cards.index"))
 
 
 @bp.route("/<int:card_id>/activer", methods=["POST"])

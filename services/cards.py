@@ -1,10 +1,12 @@
-"""CQC cards: ordered by an accepted request, made, shipped, delivered or returned, activated."""
+"""Cards: ordered by an accepted request (a CQC, tachograph cards), made, shipped, delivered or returned, activated."""
 import datetime as dt
 import uuid
 
-from models import Card, CardEvent, CardState, TrainingKind, db
+from models import (
+    TACHY_REPLACEMENTS, Card, CardEvent, CardKind, CardState, Dossier, ProcedureCode, TrainingKind, db,
+)
 from models import clock, deadlines
-from services import transitions
+from services import notices, transitions
 
 #: Cards whose validity an early FCO extends (the new card's 5 years start when they expire).
 CURRENT = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND)
@@ -45,6 +47,67 @@ def order(dossier, staff):
         CardEvent.create(card=card, event="order", to_state=CardState.EN_FABRICATION, staff=staff,
                          comment=f"Commande suite à la demande n° {dossier.id}")
     return card
+
+
+def order_tachographs(dossier, staff):
+    """Create the tachograph cards an accepted request orders; return the first one.
+
+    A driver card is valid 5 years (a replacement keeps the replaced card's expiry, and that card is
+    then « remplacée »); a company request orders its number of company cards.
+    """
+    request = dossier.tachograph.get()
+    organisation = dossier.organisation
+    issued_on = clock.today()
+    five_years = deadlines.add_years(issued_on, deadlines.TACHOGRAPH_VALIDITY_YEARS) - dt.timedelta(days=1)
+    replaced = request.previous_card if request.reason in TACHY_REPLACEMENTS else None
+    if dossier.procedure.code == ProcedureCode.TACHY_CONDUCTEUR:
+        driver = request.company_driver
+        holders = [dict(kind=CardKind.TACHY_CONDUCTEUR, company_driver=driver, last_name=driver.last_name.upper(),
+                        first_name=driver.first_name.upper(), birth_date=driver.birth_date,
+                        birth_place=driver.birth_place, licence_number=driver.licence_number)]
+    else:
+        holders = [dict(kind=CardKind.TACHY_ENTREPRISE, last_name=organisation.name)] * request.card_count
+    ordered = []
+    with db.atomic():
+        for holder in holders:
+            card = Card.create(
+                organisation=organisation, dossier=dossier, number=uuid.uuid4().hex, state=CardState.EN_FABRICATION,
+                issued_on=issued_on, expires_on=replaced.expires_on if replaced else five_years,
+                delivery_lines="\n".join(request.delivery_lines), **holder,
+            )
+            card.number = f"F{card.id:013d}00"
+            card.save()
+            CardEvent.create(card=card, event="order", to_state=CardState.EN_FABRICATION, staff=staff,
+                             comment=f"Commande suite à la demande n° {dossier.id}")
+            ordered.append(card)
+        if replaced is not None:
+            move(replaced, "replace", staff=staff, comment=f"Remplacée par la carte n° {ordered[0].number}")
+            Card.update(replaced_by=ordered[0]).where(Card.id == replaced.id).execute()
+    return ordered[0]
+
+
+def due_for_renewal():
+    """Return the tachograph cards entering their last 3 months, not reminded yet."""
+    today = clock.today()
+    return (
+        Card.select(Card, Dossier).join(Dossier)
+        .where(Card.kind.in_([CardKind.TACHY_CONDUCTEUR, CardKind.TACHY_ENTREPRISE]),
+               Card.state.in_([CardState.LIVREE, CardState.ACTIVEE]), Card.renewal_reminded_at.is_null(),
+               Card.expires_on >= today, Card.expires_on <= deadlines.add_months(today, deadlines.RENEWAL_NOTICE_MONTHS))
+        .order_by(Card.expires_on, Card.id)
+    )
+
+
+def remind_renewals():
+    """Remind each organisation of its tachograph cards expiring within 3 months, once per card; return how many."""
+    reminded = 0
+    for card in due_for_renewal():
+        with db.atomic():
+            if Card.update(renewal_reminded_at=clock.now()).where(
+                    Card.id == card.id, Card.renewal_reminded_at.is_null()).execute():
+                notices.renewal_due(card)
+                reminded += 1
+    return reminded
 
 
 def move(card, event, *, staff=None, user=None, comment=""):

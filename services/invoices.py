@@ -5,13 +5,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from flask import current_app
 
 from models import (
-    Product,
-    Card, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Training, db,
+    Card, CardKind, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Product,
+    Training, db,
 )
 from models import clock, deadlines
 from services import audit, documents, formatting, outbox, storage
 
 CENT = Decimal("0.01")
+#: What each kind of card is invoiced as.
+CARD_PRODUCTS = {CardKind.CQC: Product.CQC, CardKind.TACHY_CONDUCTEUR: Product.TACHY_CONDUCTEUR,
+                 CardKind.TACHY_ENTREPRISE: Product.TACHY_ENTREPRISE}
 #: Invoices are payable within this many days.
 PAYMENT_TERM_DAYS = 30
 #: Invoices are kept (and their duplicates offered) this many years.
@@ -151,47 +154,55 @@ def credit_note(invoice, staff, reason):
     return render(note)
 
 
-def monthly_centre_invoices(month_start):
-    """Invoice each contract holder the CQCs issued in a month for its trainees and those of the centres attached
-    to it, at the price frozen on each file (idempotent per holder and month)."""
+def monthly_contract_invoices(month_start):
+    """Invoice each contract holder the cards issued in a month under its contract, at the price frozen on each file
+    (idempotent per holder and month): a centre's the CQCs of its trainees and of the centres attached to it, a
+    company's the tachograph cards it ordered."""
     month_end = (month_start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    cards = (
+    issued = (Card.issued_on >= month_start) & (Card.issued_on < month_end)
+    cqc_cards = (
         Card.select(Card, Dossier, CqcRequest, Training, Organisation)
         .join(Dossier)
         .join(CqcRequest, on=(CqcRequest.dossier == Dossier.id), attr="cqc_request")
         .join(Training)
         .join(Organisation)
-        .where(Card.issued_on >= month_start, Card.issued_on < month_end)
-        .order_by(Card.issued_on, Card.id)
+        .where(issued, Card.kind == CardKind.CQC)
     )
+    tachograph_cards = Card.select(Card, Dossier).join(Dossier).where(issued, Card.kind != CardKind.CQC)
     by_payer = {}
-    for card in cards:
+    for card in cqc_cards:
         centre = card.dossier.cqc_request.training.centre
         by_payer.setdefault(centre.principal_id or centre.id, []).append(card)
-    issued = 0
+    for card in tachograph_cards:
+        by_payer.setdefault(card.organisation_id, []).append(card)
+    count = 0
     for payer in Organisation.select().where(Organisation.id.in_(list(by_payer))).order_by(Organisation.id):
         if Invoice.select().where(Invoice.organisation == payer, Invoice.period == month_start).exists():
             continue
-        lines = [line for line in (_cqc_line(card, payer) for card in by_payer[payer.id]) if line]
+        held = sorted(by_payer[payer.id], key=lambda card: (card.issued_on, card.id))
+        lines = [line for line in (_card_line(card, payer) for card in held) if line]
         if lines:
             render(issue(lines=lines, buyer_name=payer.name, buyer_address=_organisation_address(payer),
                          organisation=payer, period=month_start))
-            issued += 1
-    return issued
+            count += 1
+    return count
 
 
-def _cqc_line(card, payer):
-    """Return the invoice line of a CQC: the price frozen on its file (older files: the tariff of their sending day)."""
+def _card_line(card, payer):
+    """Return the invoice line of a card: the price frozen on its file (older files: the tariff of their sending day)."""
     from models import Tariff
 
     dossier = card.dossier
     if dossier.price_ht is not None:
         unit, rate = dossier.price_ht, dossier.vat_rate
     else:
-        tariff = Tariff.in_force(Product.CQC, dossier.submitted_at.date())
+        tariff = Tariff.in_force(CARD_PRODUCTS[card.kind], dossier.submitted_at.date())
         if tariff is None:
             return None
         unit, rate = tariff.amount_ht, tariff.vat_rate
+    if card.kind != CardKind.CQC:
+        return (f"{card.kind_label} n° {card.number} – {card.holder_name} – émise le {card.issued_on:%d/%m/%Y}",
+                1, unit, rate)
     centre = dossier.cqc_request.training.centre
     where = f" – {centre.name} (SIRET {centre.siret})" if centre.id != payer.id else ""
     return (f"CQC n° {card.number} – {card.last_name} {card.first_name} – émise le {card.issued_on:%d/%m/%Y}{where}",

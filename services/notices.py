@@ -107,18 +107,44 @@ def request_rejected(dossier, event):
           "requests.index", "Votre demande est refusée")
 
 
+def _card_news(card, message, subject, **extra):
+    """Tell a card's holder: the driver who holds a CQC, or who asked for an organisation's card (its administrators
+    if that member left)."""
+    if card.user_id is not None:
+        _tell(card.user, message, "cards.index", subject, **extra)
+    else:
+        _tell(card.dossier.user, message, "cards.index", subject, **extra)
+
+
+def _named(card):
+    """« Votre carte n° X » for a driver; « La carte tachygraphe conducteur n° X de Paul MARTIN » for an organisation."""
+    if card.user_id is not None:
+        return f"Votre carte n° {card.number}"
+    holder = f" de {card.first_name.title()} {card.last_name}" if card.first_name else ""
+    return f"La {card.kind_label.lower()} n° {card.number}{holder}"
+
+
 def card_shipped(card, event):
-    _tell(card.user, f"Votre carte n° {card.number} a été expédiée.", "cards.index", "Votre carte est expédiée",
-          details=card.delivery_lines.splitlines())
+    how = " par lettre recommandée" if card.user_id is None else ""
+    subject = "Votre carte est expédiée" if card.user_id else f"{card.kind_label} expédiée"
+    _card_news(card, f"{_named(card)} a été expédiée{how}.", subject, details=card.delivery_lines.splitlines())
 
 
 def card_returned(card, event):
-    _tell(
-        card.user,
-        f"Votre carte n° {card.number} est revenue à IN Groupe en pli non distribué : confirmez ou modifiez votre adresse.",
-        "cards.index",
-        "Votre carte est revenue en pli non distribué",
-    )
+    if card.user_id is not None:
+        message = (f"Votre carte n° {card.number} est revenue à IN Groupe en pli non distribué : confirmez ou modifiez "
+                   "votre adresse.")
+    else:
+        message = (f"{_named(card)} est revenue à IN Groupe en pli non distribué : confirmez l'adresse d'expédition "
+                   "dans « Mes Cartes ».")
+    subject = "Votre carte est revenue en pli non distribué" if card.user_id else f"{card.kind_label} revenue en pli non distribué"
+    _card_news(card, message, subject)
+
+
+def renewal_due(card):
+    """A tachograph card enters its last 3 months: the organisation is offered its renewal."""
+    _card_news(card, f"{_named(card)} expire le {card.expires_on:%d/%m/%Y} : demandez son renouvellement depuis "
+               "« Mes Cartes ».", f"{card.kind_label} à renouveler")
 
 
 def training_recorded(training, certificate):

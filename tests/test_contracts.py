@@ -155,7 +155,7 @@ def test_staff_give_the_number_and_the_company_is_told(client, login_staff, logi
     for shown in ("TACHY-2026-00042", "Date du contrat", "5 ZA des Peupliers", "59128 Flers-en-Escrebieux",
                   "compta@transports-martin.fr", "03 27 00 00 00"):
         assert shown in page, shown
-    assert "Votre contrat TACHY n° TACHY-2026-00042 est en vigueur" in page_of(client.get("/mes-demandes/?rubrique=faire"))
+    assert "Sous votre contrat TACHY n° TACHY-2026-00042." in page_of(client.get("/mes-demandes/?rubrique=faire"))
 
 
 def test_a_number_is_given_once_and_only_by_habilitated_staff(client, login_staff, make_staff, sent_contract, company):
@@ -288,7 +288,7 @@ def test_the_attached_centre_s_cqcs_are_on_the_principal_s_invoice_at_the_frozen
         dossiers.take(dossier, staff)
         dossiers.accept(Dossier.get_by_id(dossier.id), staff)
     month = Card.select().first().issued_on.replace(day=1)
-    assert invoices.monthly_centre_invoices(month) == 1
+    assert invoices.monthly_contract_invoices(month) == 1
     invoice = Invoice.get()
     assert invoice.organisation_id == centre.id and invoice.buyer_name == "FORMATRANS"
     assert invoice.buyer_address.startswith("FORMATRANS\n12 rue des Frères Beaumont\n59000 Lille")

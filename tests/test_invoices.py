@@ -193,7 +193,7 @@ def test_the_monthly_centre_invoice_lists_the_cards_of_its_trainees_once(runner,
 
 def test_the_centre_administrator_sees_the_organisations_invoices(app, client, centre_with_card, invoice):
     centre, admin, card, month_start = centre_with_card
-    invoices.monthly_centre_invoices(month_start)
+    invoices.monthly_contract_invoices(month_start)
     monthly = Invoice.get(Invoice.organisation == centre)
     User.update(password_hash=passwords.hash_password(TEST_PASSWORD)).where(User.id == admin.id).execute()
     client.post("/connexion", data={"email": admin.email, "password": TEST_PASSWORD})

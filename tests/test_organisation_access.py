@@ -11,16 +11,15 @@ from public_forms import MENU, Audience
 from services import dossiers
 from tests.cqc_files import make_centre, make_member
 
-#: The menu each audience sees today, in order (guide 000; « Mes Conducteurs », « Mes Cartes » and « Supervision »
-#: of organisations come with their pages).
+#: The menu each audience sees, in order (guide 000 for organisations).
 MENUS = {
     Audience.DRIVER: ["Accueil", "Mon compte", "Mes formations", "Mes certificats", "Mes Demandes", "Mes Factures",
                       "Mes Cartes"],
-    Audience.COMPANY_ADMIN: ["Accueil", "Mon compte", "Mon Contrat", "Mes Gestionnaires", "Mes Demandes",
-                             "Mes Factures"],
-    Audience.COMPANY_MANAGER: ["Accueil", "Mes Demandes"],
+    Audience.COMPANY_ADMIN: ["Accueil", "Mon compte", "Mon Contrat", "Mes Gestionnaires", "Mes Conducteurs",
+                             "Mes Demandes", "Mes Factures", "Mes Cartes", "Supervision"],
+    Audience.COMPANY_MANAGER: ["Accueil", "Mes Conducteurs", "Mes Demandes", "Mes Cartes", "Supervision"],
     Audience.CENTRE_ADMIN: ["Accueil", "Mon compte", "Mon Contrat", "Mes Gestionnaires", "Mes formations déclarées",
-                            "Mes Demandes", "Mes Factures"],
+                            "Mes Demandes", "Mes Factures", "Supervision"],
     Audience.CENTRE_MANAGER: ["Accueil", "Mes formations déclarées"],
 }
 

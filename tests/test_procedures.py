@@ -6,7 +6,10 @@ import pytest
 
 import itertools
 
-from models import Card, CardState, Contract, Dossier, DossierEvent, Organisation, OrgKind, ProcedureCode, RequestState, Role
+from models import (
+    Card, CardState, Contract, Dossier, DossierEvent, Organisation, OrgKind, Procedure, ProcedureCode, RequestState, Role,
+    TachographRequest,
+)
 from services import procedures, transitions
 from tests.cqc_files import make_centre, make_member, record_for
 
@@ -40,7 +43,7 @@ def holder_of(code, make_driver):
     """Return an account that submits this procedure: a driver, or an administrator of a company or a centre."""
     if Role.DRIVER in procedures.get(code).submitted_by:
         return make_driver(state="active")
-    kind = OrgKind.COMPANY if code == ProcedureCode.CONTRAT_TACHY else OrgKind.CENTRE
+    kind = OrgKind.CENTRE if code == ProcedureCode.CONTRAT_CQC else OrgKind.COMPANY
     organisation = Organisation.create(kind=kind, siret=f"9{next(SIRETS):013d}", name="ÉTABLISSEMENT")
     return make_member(organisation, role=Role.ORG_ADMIN)
 
@@ -51,6 +54,8 @@ def file_of(code, user, state):
     dossier = transitions.open_dossier(code, user, organisation=user.organisation_id)
     if declaration.data_model is Contract:
         Contract.create(dossier=dossier, number=f"N-{dossier.id}")
+    elif declaration.data_model is TachographRequest:
+        TachographRequest.create(dossier=dossier, card_count=1)
     elif declaration.data_model.__name__ == "CqcRequest":
         declaration.data_model.create(dossier=dossier, training=record_for(make_centre(), user))
     else:
@@ -66,9 +71,10 @@ def file_of(code, user, state):
     return Dossier.get_by_id(dossier.id)
 
 
-def test_every_procedure_of_the_table_but_the_account_and_tachograph_ones_is_declared():
+def test_every_procedure_of_the_table_but_the_account_analysis_is_declared():
     declared = {ProcedureCode.CQC, ProcedureCode.CQC_PERTE, ProcedureCode.CQC_VOL, ProcedureCode.CQC_QUALITE,
-                ProcedureCode.CQC_PND, ProcedureCode.CONTRAT_TACHY, ProcedureCode.CONTRAT_CQC}
+                ProcedureCode.CQC_PND, ProcedureCode.CONTRAT_TACHY, ProcedureCode.CONTRAT_CQC,
+                ProcedureCode.TACHY_CONDUCTEUR, ProcedureCode.TACHY_ENTREPRISE}
     assert set(procedures.REGISTRY) == declared
     for code, declaration in procedures.REGISTRY.items():
         assert declaration.code == code and declaration.label and declaration.steps
@@ -130,14 +136,18 @@ def test_every_document_declares_its_types_and_the_upload_check_holds_to_them(ap
 
 
 @pytest.mark.parametrize("code", CODES)
-def test_only_the_roles_a_procedure_names_may_start_it(app, code):
+def test_only_the_roles_a_procedure_names_may_start_it(app, make_driver, code):
     from services import dossiers
     from services.errors import Refused
 
     submitters = procedures.get(code).submitted_by
-    member = make_member(make_centre(), role=Role.ORG_MANAGER) if Role.DRIVER not in submitters else \
-        make_member(make_centre(), role=Role.ORG_ADMIN)
+    if Role.DRIVER in submitters:
+        member = make_member(make_centre(), role=Role.ORG_ADMIN)
+    elif Role.ORG_MANAGER in submitters:
+        member = make_driver(state="active")
+    else:
+        member = make_member(make_centre(), role=Role.ORG_MANAGER)
     assert member.role not in submitters
     with pytest.raises(Refused, match="n'est pas ouverte à votre profil"):
         dossiers.start(code, member)
-    assert not Dossier.select().where(Dossier.user == member).exists()
+    assert not Dossier.select().join(Procedure).where(Dossier.user == member, Procedure.code == code).exists()

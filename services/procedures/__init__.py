@@ -1,11 +1,12 @@
 """The procedures a holder submits through the portal, one module each, found here by their code."""
 from models import ProcedureCode
-from services.procedures import contracts, cqc, pnd, replacements
+from services.procedures import contracts, cqc, pnd, replacements, tachographs
 from services.procedures.base import Declaration, Step
 
 #: Every procedure served by the generic verbs, the wizard and the staff queues.
 REGISTRY = {
-    d.code: d for d in (cqc.DECLARATION, *replacements.DECLARATIONS, pnd.DECLARATION, *contracts.DECLARATIONS)
+    d.code: d for d in (cqc.DECLARATION, *replacements.DECLARATIONS, pnd.DECLARATION, *contracts.DECLARATIONS,
+                        *tachographs.DECLARATIONS)
 }
 
 __all__ = ["REGISTRY", "Declaration", "Step", "get", "of"]

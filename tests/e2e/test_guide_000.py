@@ -15,8 +15,9 @@ from tests.e2e.test_guides import HOME_TITLE, field, public_login, staff_login
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"Chromium absent ({CHROMIUM}) : tests de bout en bout ignorés.", allow_module_level=True)
 
-ADMIN_MENU = ["Accueil", "Mon compte", "Mon Contrat", "Mes Gestionnaires", "Mes Demandes", "Mes Factures"]
-MANAGER_MENU = ["Accueil", "Mes Demandes"]
+ADMIN_MENU = ["Accueil", "Mon compte", "Mon Contrat", "Mes Gestionnaires", "Mes Conducteurs", "Mes Demandes",
+              "Mes Factures", "Mes Cartes", "Supervision"]
+MANAGER_MENU = ["Accueil", "Mes Conducteurs", "Mes Demandes", "Mes Cartes", "Supervision"]
 SUBMITTED = ("Votre contrat TACHY a été pris en compte avec succès. Votre numéro de contrat vous sera communiqué "
              "d'ici 24 heures.")
 
