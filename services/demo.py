@@ -8,6 +8,7 @@ from models import (
     Product,
     AccountState,
     Approval,
+    CompanyDriver,
     Consent,
     Contract,
     Dossier,
@@ -76,9 +77,14 @@ def _contracts(centre, centre_admin, agent):
         Contract.dossier == numbered.id).execute()
     transitions.transition(Dossier.get_by_id(numbered.id), "accept", staff=agent, comment="Numéro de contrat donné")
     martin = Organisation.create(kind=OrgKind.COMPANY, siret="82345678500026", name="TRANSPORTS MARTIN ET FILS")
-    User.create(email="direction@transports-martin.fr", role=Role.ORG_ADMIN, organisation=martin, last_name="Martin",
-                first_name="Jean", function="Gérant", phone="0327000000",
-                password_hash=passwords.hash_password("Demo-Entreprise-2026!"))
+    martin_admin = User.create(email="direction@transports-martin.fr", role=Role.ORG_ADMIN, organisation=martin,
+                               last_name="Martin", first_name="Jean", function="Gérant", phone="0327000000",
+                               password_hash=passwords.hash_password("Demo-Entreprise-2026!"))
+    for last, first, born, licence in (("Vannest", "Philippe", dt.date(1985, 3, 14), "13AA00002"),
+                                       ("Leroy", "Marie", dt.date(1990, 5, 2), "14AB12345")):
+        CompanyDriver.create(organisation=martin, last_name=last, first_name=first, birth_date=born, birth_place="Lille",
+                             licence_number=licence, address="3 rue du Port", postal_code="59000", city="Lille",
+                             added_by=martin_admin)
     sud = Organisation.create(kind=OrgKind.COMPANY, siret="52525252400059", name="EXPRESS ROUTE SUD")
     sud_admin = User.create(email="direction@express-route-sud.fr", role=Role.ORG_ADMIN, organisation=sud,
                             last_name="Garcia", first_name="Inès", function="Directrice", phone="0491000000")

@@ -44,13 +44,10 @@ def account_rejected(dossier, event):
 
 
 def _tell(user, message, endpoint, subject, *, details=(), sms_text=None):
-    # What concerns a deleted member's work goes to their organisation's administrators.
-    people = [user] if user.deleted_at is None else list(user.organisation.administrators())
-    for person in people:
-        outbox.notify(
-            person, message, link=outbox.public_url(endpoint), template="notification", subject=subject,
-            details=list(details), sms_text=sms_text,
-        )
+    outbox.notify(
+        user, message, link=outbox.public_url(endpoint), template="notification", subject=subject,
+        details=list(details), sms_text=sms_text,
+    )
 
 
 #: An organisation's contracts, by the name their holders read (« Votre contrat TACHY … »).

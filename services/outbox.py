@@ -41,7 +41,14 @@ def queue_sms(number, text):
 
 
 def notify(user, message, *, link="", template, subject, sms_text=None, **context):
-    """Tell a public account holder: a home-page notification, an e-mail, and an SMS when asked."""
+    """Tell a public account holder: a home-page notification, an e-mail, and an SMS when asked.
+
+    What concerns the work of a deleted member goes to their organisation's administrators.
+    """
+    if user.deleted_at is not None:
+        for admin in user.organisation.administrators():
+            notify(admin, message, link=link, template=template, subject=subject, sms_text=sms_text, **context)
+        return
     Notification.create(user=user, message=message, link=link)
     queue_email(user.email, template, subject, user=user, message=message, link=link, **context)
     mobile = user.driver.mobile if user.driver else ""

@@ -209,3 +209,15 @@ def test_a_deleted_manager_s_unused_link_no_longer_works(client, admin):
     link = path_of(outbox_links(last_email(member.email))[0])
     client.post(f"/mes-gestionnaires/{member.id}/supprimer")
     assert client.get(link).status_code == 410
+
+
+def test_news_of_a_deleted_manager_s_request_goes_to_the_administrators(app, admin, company):
+    from models import Notification
+    from services import outbox
+
+    manager = make_member(company, Role.ORG_MANAGER, email="p.vannest@transports-martin.fr")
+    members.remove(manager, admin)
+    outbox.notify(User.get_by_id(manager.id), "Votre demande n° 7 est acceptée.", template="notification",
+                  subject="Votre demande est acceptée", details=[])
+    assert [n.user_id for n in Notification.select()] == [admin.id]
+    assert last_email(admin.email).subject == "Votre demande est acceptée"
