@@ -302,3 +302,17 @@ def test_the_monthly_invoice_lists_the_cards_issued_at_the_frozen_price(company,
                                                                         Decimal("212.40"))
     assert invoice.buyer_address.startswith("TRANSPORTS MARTIN ET FILS\n5 ZA des Peupliers")
     assert last_email("compta-82345678500026@exemple.fr").subject.endswith(invoice.display_number)
+
+
+def test_the_administrator_finds_the_monthly_invoice_in_mes_factures(client, login_user, company, staff):
+    company_org, admin, manager = company
+    accepted(sent_company_cards(manager, count=2), staff)
+    invoices.monthly_contract_invoices(clock_module.today().replace(day=1))
+    invoice = Invoice.get(Invoice.organisation == company_org)
+    login_user(admin)
+    page = page_of(client.get("/mes-factures"))
+    assert invoice.display_number in page and "2 cartes tachygraphe délivrées" in page and "141,60" in page
+    assert client.get(f"/mes-factures/{invoice.id}/duplicata").mimetype == "application/pdf"
+    client.post("/deconnexion")
+    login_user(manager)
+    assert client.get("/mes-factures").status_code == 403
