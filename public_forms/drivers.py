@@ -1,9 +1,10 @@
 """« Mes Conducteurs »: a transport company's drivers, for whom its managers order tachograph driver cards."""
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 
+from models import CompanyDriver
 from public_forms import COMPANY, account_required
 from services import company_drivers
 from services.errors import Refused
@@ -70,6 +71,24 @@ def import_file():
             except Refused as refusal:
                 form.file.errors.append(refusal.message)
     return _page(company_drivers.DriverForm(formdata=None), form, report=report)
+
+
+@bp.route("/<int:driver_id>/modifier", methods=["GET", "POST"])
+@company_only
+def edit(driver_id):
+    """Correct a driver's record (a card already ordered keeps the data printed on it)."""
+    driver = CompanyDriver.get_or_none(CompanyDriver.id == driver_id,
+                                       CompanyDriver.organisation == current_user.organisation_id) or abort(404)
+    form = company_drivers.DriverForm(obj=driver)
+    if form.validate_on_submit():
+        try:
+            company_drivers.modify(driver, current_user._get_current_object(), form.values())
+        except Refused as refusal:
+            form[refusal.field].errors.append(refusal.message)
+        else:
+            flash(f"La fiche de {form.first_name.data} {form.last_name.data.upper()} est modifiée.", "success")
+            return redirect(url_for(".index"))
+    return render_template("public/drivers/edit.html", form=form, driver=driver)
 
 
 @bp.route("/modele.csv")

@@ -27,7 +27,7 @@ class DriverForm(FlaskForm):
 
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
     first_name = StringField("Prénom(s)", [f.required(), f.max_length(120)], filters=[f.strip])
-    birth_date = f.DateInput("Date de naissance", [f.required(), f.birth_date])
+    birth_date = f.TypedDateInput("Date de naissance", [f.required(), f.birth_date])
     birth_place = StringField("Lieu de naissance", [f.required(), f.max_length(120)], filters=[f.strip])
     licence_number = StringField("Numéro de permis de conduire", [f.required(), f.licence_number],
                                  filters=[f.upper_compact])
@@ -51,6 +51,16 @@ def add(organisation, by, values):
         raise Refused(TAKEN, "licence_number")
     audit.record("Conducteur ajouté", driver.licence_number, organisation.siret, user=by)
     return driver
+
+
+def modify(driver, by, values):
+    """Correct a driver's record; cards already ordered keep the data printed on them."""
+    try:
+        with db.atomic():
+            CompanyDriver.update(**values).where(CompanyDriver.id == driver.id).execute()
+    except IntegrityError:
+        raise Refused(TAKEN, "licence_number")
+    audit.record("Conducteur modifié", values["licence_number"], driver.organisation.siret, user=by)
 
 
 def search(organisation, term=""):

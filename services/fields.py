@@ -120,3 +120,12 @@ class DateInput(DateField):
         # An unreadable date says so, instead of « obligatoire » (DataRequired would clear the message).
         if self.process_errors:
             raise StopValidation()
+
+
+class TypedDateInput(DateInput):
+    """A date typed in a text box and shown back the French way (16/06/1990)."""
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return self.data.strftime("%d/%m/%Y") if self.data else ""

@@ -112,3 +112,19 @@ def test_the_list_is_searched_and_paginated(client, manager):
     found = client.get(URL + "?q=13aa 00007").get_data(as_text=True)
     assert "CONDUCTEUR07" in found and "CONDUCTEUR08" not in found
     assert client.get(URL + "?page=99999999999").status_code == 200
+
+
+def test_a_driver_s_record_is_corrected_and_another_company_s_is_out_of_reach(client, manager, login_user):
+    client.post(URL, data=form())
+    driver = CompanyDriver.get()
+    page = client.get(f"/mes-conducteurs/{driver.id}/modifier").get_data(as_text=True)
+    assert 'value="Philippe"' in page and 'value="14/03/1985"' in page
+    response = client.post(f"/mes-conducteurs/{driver.id}/modifier", data=form(last_name="Vanneste", city="Douai"))
+    assert response.status_code == 302
+    assert (CompanyDriver.get_by_id(driver.id).last_name, CompanyDriver.get_by_id(driver.id).city) == ("Vanneste", "Douai")
+    client.post("/deconnexion")
+    other = Organisation.create(kind=OrgKind.COMPANY, siret="52525252400059", name="EXPRESS ROUTE SUD")
+    login_user(make_member(other, Role.ORG_ADMIN))
+    assert client.get(f"/mes-conducteurs/{driver.id}/modifier").status_code == 404
+    assert client.post(f"/mes-conducteurs/{driver.id}/modifier", data=form(last_name="Pirate")).status_code == 404
+    assert CompanyDriver.get_by_id(driver.id).last_name == "Vanneste"
