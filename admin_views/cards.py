@@ -8,7 +8,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, day
-from models import CARD_KIND_LABELS, STATE_LABELS, Card, CardEvent, CardKind, CardState, Dossier, ProcedureCode
+from models import CARD_KIND_LABELS, STATE_LABELS, Card, CardEvent, CardKind, CardState, Dossier, Procedure, ProcedureCode
 from services import audit, cards, transitions
 
 #: Acting on a card is processing the files of the procedure that makes its kind (a replaced CQC is still a CQC).
@@ -107,8 +107,9 @@ class CardView(StaffModelView):
     }
 
     def scoped_query(self):
+        # The file and its procedure come with each card: its link and who may move it, no query per line.
         visible = Dossier.visible_to(current_user).select(Dossier.id)
-        return Card.select().join(Dossier).where(Card.dossier.in_(visible))
+        return Card.select(Card, Dossier, Procedure).join(Dossier).join(Procedure).where(Card.dossier.in_(visible))
 
     def search_clause(self, term):
         like = f"%{term}%"

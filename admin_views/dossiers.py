@@ -64,8 +64,8 @@ def _waiting(view, context, dossier, name):
 
 
 def payment_column(view, context, dossier, name):
-    """The last payment of a file, as a queue column."""
-    last = Payment.select().where(Payment.dossier == dossier.id).order_by(Payment.id.desc()).first()
+    """The last payment of a file, as a queue column (read for the whole page by DossierQueue.get_list)."""
+    last = dossier.last_payment
     if last is None:
         return "—" if procedures.of(dossier).product else "Gratuit"
     return f"{last.status_label} ({money(Decimal(last.amount_cents) / 100)})"
@@ -128,7 +128,14 @@ class DossierQueue(StaffModelView):
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         g.state_chosen = any(self._filters[flt] is self.state_filter for flt, _, _ in filters or [])
-        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        if execute and "payment" in self.column_list:
+            rows = list(rows)
+            last = {p.dossier_id: p for p in Payment.select().where(Payment.dossier.in_([d.id for d in rows]))
+                    .order_by(Payment.id)}
+            for dossier in rows:
+                dossier.last_payment = last.get(dossier.id)
+        return count, rows
 
     def get_query(self):
         # Without a chosen state the queue shows what was sent: drafts and cancelled files stay out.

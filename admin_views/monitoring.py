@@ -2,6 +2,7 @@
 from flask import abort
 from flask_admin import expose
 from markupsafe import Markup, escape
+from peewee import JOIN
 
 from admin_views.base import ReadOnlyView, when
 from models import AuditLog, OutboxMessage, OUTBOX_STATUS_LABELS, Staff, User
@@ -49,10 +50,11 @@ class OutboxView(ReadOnlyView):
 
 
 def _actor(view, context, row, name):
+    # The list query joins both actors (no query per line).
     if row.staff_id:
-        return Markup(f"{escape(Staff.get_by_id(row.staff_id))} <span class='text-muted'>(IN Groupe)</span>")
+        return Markup(f"{escape(row.staff_actor)} <span class='text-muted'>(IN Groupe)</span>")
     if row.user_id:
-        return User.get_by_id(row.user_id).email
+        return row.user_actor.email or row.user_actor.deleted_email
     return "Plateforme"
 
 
@@ -66,3 +68,11 @@ class AuditView(ReadOnlyView):
     column_default_sort = ("id", True)
     column_searchable_list = (AuditLog.action, AuditLog.target)
     search_hint = "Action ou objet"
+
+    def scoped_query(self):
+        return (
+            AuditLog.select(AuditLog, Staff, User)
+            .join(Staff, JOIN.LEFT_OUTER, on=(AuditLog.staff == Staff.id), attr="staff_actor")
+            .switch(AuditLog)
+            .join(User, JOIN.LEFT_OUTER, on=(AuditLog.user == User.id), attr="user_actor")
+        )

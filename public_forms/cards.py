@@ -3,7 +3,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import REQUEST_FIELDS, Card, CardKind, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement
+from models import (
+    REQUEST_FIELDS, Card, CardKind, CardState, Document, DocumentKind, Dossier, ProcedureCode, Product, Replacement,
+)
 from models import clock, deadlines
 from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
 from services import cards, dossiers, payments, uploads
@@ -39,25 +41,31 @@ def tachograph_cards_of(user):
     )
 
 
-def _original_dossier_id(card):
-    """Return the CQC request whose photo and signature the card carries (a replacement reproduces the card it replaces)."""
-    dossier_id = card.dossier_id
+def _original_requests(cards):
+    """Return {card id: the CQC request whose photo and signature it carries} (a replacement reproduces the card it
+    replaces): a query per level of replacement, whatever the number of cards."""
+    origin = {card.id: card.dossier_id for card in cards if card.dossier_id}
     for _ in range(20):  # a chain of replacements, never a loop
-        replacement = Replacement.get_or_none(Replacement.dossier == dossier_id) if dossier_id else None
-        if replacement is None:
+        hops = {r.dossier_id: r.card.dossier_id for r in
+                Replacement.select(Replacement, Card).join(Card).where(Replacement.dossier.in_(list(origin.values())))}
+        if not hops:
             break
-        dossier_id = replacement.card.dossier_id
-    return dossier_id
+        origin = {card_id: hops.get(dossier_id, dossier_id) for card_id, dossier_id in origin.items()}
+    return origin
 
 
-def images_of(card):
-    """Return the photo (6) and signature (7) the card reproduces: the request's uploads that are images."""
-    images = {}
-    dossier_id = _original_dossier_id(card)
-    for kind in (DocumentKind.PHOTO, DocumentKind.SIGNATURE):
-        document = uploads.current_document(dossier_id, kind) if dossier_id else None
-        images[kind.value] = document if document is not None and document.content_type.startswith("image/") else None
-    return images
+def images_for(cards):
+    """Return {card id: its photo (6) and signature (7)}: the original request's current uploads that are images."""
+    origin = _original_requests(cards)
+    documents = {}
+    for document in (Document.select()
+                     .where(Document.dossier.in_(list(origin.values())), Document.replaced_at.is_null(),
+                            Document.kind.in_([DocumentKind.PHOTO, DocumentKind.SIGNATURE]))
+                     .order_by(Document.id)):
+        if document.content_type.startswith("image/"):
+            documents[(document.dossier_id, document.kind)] = document
+    return {card.id: {kind.value: documents.get((origin.get(card.id), kind.value))
+                      for kind in (DocumentKind.PHOTO, DocumentKind.SIGNATURE)} for card in cards}
 
 
 @bp.route("/")
@@ -67,8 +75,9 @@ def index():
     if audience_of(current_user) in COMPANY:
         return organisation_cards()
     items = list(Card.select().where(Card.user == current_user.id).order_by(Card.created_at.desc(), Card.id.desc()))
+    images = images_for(items)
     return render_template(
-        "public/cards/index.html", cards=[(card, images_of(card)) for card in items], form=FlaskForm(),
+        "public/cards/index.html", cards=[(card, images[card.id]) for card in items], form=FlaskForm(),
         categories=LICENCE_CATEGORIES, tachographs=list(tachograph_cards_of(current_user)),
     )
 

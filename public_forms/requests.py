@@ -17,35 +17,41 @@ RUBRIQUES = {"faire": "Faire une demande", "en-cours": "Mes demandes en cours"}
 
 def in_progress(user):
     """Return (request, last status) of the requests still under way (home page « Suivi de mes demandes »)."""
+    dossiers = list(Dossier.requests_of(user).where(Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
+    loaded = wizard.load(dossiers)
     items = []
-    for dossier in Dossier.requests_of(user).where(Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])):
+    for dossier in dossiers:
         if dossier.state == RequestState.ACCEPTEE:
-            card = wizard.card_of(dossier)
+            card = wizard.card_of(dossier, loaded)
             # Done once its card is activated; a paid re-dispatch has no card of its own (the card's
             # own request follows it).
             if card is None or card.state in (CardState.ACTIVEE, CardState.REMPLACEE):
                 continue
-        items.append((dossier, wizard.timeline(dossier)[-1]))
+        items.append((dossier, wizard.timeline(dossier, loaded)[-1]))
     return items
 
 
-def follow_up(dossier):
-    """Return what « Mes demandes en cours » shows of a file: its statuses, the holder's actions, what to correct."""
-    declaration = procedures.of(dossier)
-    data = declaration.data_of(dossier)
-    return {
-        "dossier": dossier, "declaration": declaration, "timeline": wizard.timeline(dossier),
-        "actions": declaration.holder_actions(dossier, data),
-        "resume_url": wizard.resume_url(dossier, declaration, data) if dossier.state == RequestState.BROUILLON else None,
-        "anomalies": list(dossier.open_anomalies()) if dossier.state == RequestState.ATTENTE_COMPLEMENT else [],
-    }
+def follow_ups(dossiers):
+    """Return what « Mes demandes en cours » shows of each file: its statuses, the holder's actions, what to correct."""
+    loaded = wizard.load(dossiers)
+    items = []
+    for dossier in dossiers:
+        declaration = procedures.of(dossier)
+        data = loaded.data[dossier.id]
+        items.append({
+            "dossier": dossier, "declaration": declaration, "timeline": wizard.timeline(dossier, loaded),
+            "actions": declaration.holder_actions(dossier, data),
+            "resume_url": wizard.resume_url(dossier, declaration, data) if dossier.state == RequestState.BROUILLON else None,
+            "anomalies": loaded.anomalies.get(dossier.id, []) if dossier.state == RequestState.ATTENTE_COMPLEMENT else [],
+        })
+    return items
 
 
 @bp.route("/")
 @menu_page("requests.index")
 def index():
     """Show « Faire une demande » and « Mes demandes en cours » (the timeline and actions of each request)."""
-    items = [follow_up(d) for d in Dossier.requests_of(current_user._get_current_object())]
+    items = follow_ups(list(Dossier.requests_of(current_user._get_current_object())))
     rubrique = request.args.get("rubrique")
     if rubrique not in RUBRIQUES:
         rubrique = "en-cours" if items else "faire"

@@ -14,7 +14,9 @@ from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from models import STATE_LABELS, Card, CardEvent, Dossier, DossierEvent, Payment, PaymentStatus, Procedure, RequestState
+from models import (
+    STATE_LABELS, Anomaly, Card, CardEvent, Dossier, DossierEvent, Payment, PaymentStatus, Procedure, RequestState,
+)
 from public_forms import Audience, account_required
 from services import dossiers, payments, procedures, storage, uploads
 from services.errors import Refused
@@ -58,20 +60,58 @@ class Milestone:
         return STATE_LABELS.get(self.state, self.state)
 
 
-def card_of(dossier):
+@dataclass
+class Loaded:
+    """What the follow-up pages show of a holder's files, read in a constant number of queries (no query per file)."""
+
+    data: dict
+    history: dict
+    cards: dict
+    card_history: dict
+    anomalies: dict
+
+
+def _grouped(rows, key):
+    groups = {}
+    for row in rows:
+        groups.setdefault(getattr(row, key), []).append(row)
+    return groups
+
+
+def load(dossiers):
+    """Read the data rows, histories, cards (and theirs) and open anomalies of some files, a query per table."""
+    ids = [dossier.id for dossier in dossiers]
+    by_model = _grouped(dossiers, "procedure_id")
+    data = {}
+    for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
+        data.update({row.dossier_id: row for row in model.select().where(model.dossier.in_(ids))})
+    history = _grouped(DossierEvent.select().where(DossierEvent.dossier.in_(ids))
+                       .order_by(DossierEvent.at, DossierEvent.id), "dossier_id")
+    cards = {card.dossier_id: card for card in Card.select().where(Card.dossier.in_(ids)).order_by(Card.id)}
+    card_history = _grouped(CardEvent.select().where(CardEvent.card.in_([card.id for card in cards.values()]))
+                            .order_by(CardEvent.at, CardEvent.id), "card_id")
+    anomalies = _grouped(Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
+                         .order_by(Anomaly.id), "dossier_id")
+    return Loaded(data, history, cards, card_history, anomalies)
+
+
+def card_of(dossier, loaded=None):
     """Return the card a request ordered, or None."""
+    if loaded is not None:
+        return loaded.cards.get(dossier.id)
     return Card.select().where(Card.dossier == dossier).order_by(Card.id.desc()).first()
 
 
-def timeline(dossier):
+def timeline(dossier, loaded=None):
     """Return the statuses a request went through, then its card's, oldest first."""
-    steps = [
-        Milestone(e.at, e.to_state, e.comment if e.event == "reject" else "")
-        for e in dossier.history.order_by(DossierEvent.at, DossierEvent.id)
-    ]
-    card = card_of(dossier)
+    events = (loaded.history.get(dossier.id, []) if loaded is not None
+              else dossier.history.order_by(DossierEvent.at, DossierEvent.id))
+    steps = [Milestone(e.at, e.to_state, e.comment if e.event == "reject" else "") for e in events]
+    card = card_of(dossier, loaded)
     if card is not None:
-        steps += [Milestone(e.at, e.to_state) for e in card.history.order_by(CardEvent.at, CardEvent.id)]
+        card_events = (loaded.card_history.get(card.id, []) if loaded is not None
+                       else card.history.order_by(CardEvent.at, CardEvent.id))
+        steps += [Milestone(e.at, e.to_state) for e in card_events]
     return steps
 
 
