@@ -56,10 +56,16 @@ def menu_for(app, user):
     return [(label, endpoint) for label, endpoint, who in MENU if endpoint in app.view_functions and audience in who]
 
 
+#: Blueprints whose pages belong to another blueprint's menu entry.
+UNDER = {"tachographs": "requests.index", "replacements": "requests.index"}
+
+
 def current_entry(menu):
     """Return the menu entry the page belongs to: its own, else the one entry of its blueprint (a form under it)."""
     if any(endpoint == request.endpoint for _, endpoint in menu):
         return request.endpoint
+    if request.blueprint in UNDER:
+        return UNDER[request.blueprint]
     same = [endpoint for _, endpoint in menu if endpoint.split(".")[0] == request.blueprint]
     return same[0] if len(same) == 1 else None
 
