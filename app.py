@@ -167,12 +167,22 @@ def _init_cli(app):
         click.echo("Base de données prête.")
 
     @app.cli.command("demo-data")
-    def demo_data_command():
-        """Load the demo data set (idempotent)."""
-        from services import demo
+    @click.option("--scale", type=int, default=None,
+                  help="Charger le jeu de données national de N conducteurs (PostgreSQL), au lieu de la démonstration.")
+    def demo_data_command(scale):
+        """Load the demo data set (idempotent), or the national-scale one with --scale N."""
+        from services import dataset, demo
 
-        for line in demo.load():
-            click.echo(line)
+        if scale is None:
+            for line in demo.load():
+                click.echo(line)
+            return
+        try:
+            seconds = dataset.load(scale, echo=click.echo)
+        except dataset.DatasetError as error:
+            raise click.ClickException(str(error))
+        click.echo(f"Jeu de données de {scale} conducteurs chargé en {seconds:.0f} s "
+                   f"(mot de passe de chaque compte : {dataset.BENCH_PASSWORD}).")
 
     @app.cli.command("create-staff")
     @click.argument("email")
