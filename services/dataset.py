@@ -102,7 +102,7 @@ def statements(scale, password_hash):
                               WHEN j = k.m AND k.m > 1 AND g % 10 = 0
                                    THEN (ARRAY['CQC_PERTE', 'CQC_VOL', 'CQC_QUALITE'])[1 + g / 10 % 3]
                               ELSE 'CQC' END AS code,
-                   (g * 7919 + j * 104729) % 1000 AS draw,
+                   (g::bigint * 7919 + j * 104729) % 1000 AS draw,
                    now() - ((g + j * 97) % 1500) * interval '1 day' - (g % 86400) * interval '1 second' AS opened
             FROM generate_series(1, {n}) g
             -- 1 account file and 1 to 3 requests per driver; one in 20,000 drivers has 40.
