@@ -74,6 +74,7 @@ class CardView(StaffModelView):
 
     can_create = False
     can_edit = False
+    simple_list_pager = True
     column_display_actions = False
     list_template = "admin/cards/list.html"
     column_list = ("number", "holder", "category", "state", "issued_on", "expires_on", "request", "moves")

@@ -12,6 +12,7 @@ class OutboxView(ReadOnlyView):
     """Every e-mail and SMS the platform queued; each message readable, its links clickable."""
 
     local_admin_only = True
+    simple_list_pager = True
     can_view_details = True
     details_template = "admin/outbox_details.html"
     column_list = ("created_at", "channel", "recipient", "subject", "status", "attempts", "sent_at")
@@ -62,6 +63,7 @@ class AuditView(ReadOnlyView):
     """Who did what, when."""
 
     local_admin_only = True
+    simple_list_pager = True
     column_list = ("at", "actor", "action", "target", "detail", "ip")
     column_labels = {"at": "Date", "actor": "Par", "action": "Action", "target": "Objet", "detail": "Détail", "ip": "Adresse IP"}
     column_formatters = {"at": when("at"), "actor": _actor}

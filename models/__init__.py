@@ -13,6 +13,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    SQL,
     TextField,
 )
 
@@ -1297,6 +1298,15 @@ MODELS = [
     AuditLog,
     Throttle,
 ]
+
+
+#: Beyond this many rows, a count shown to people reads « plus de 10 000 » (and costs at most that many index entries).
+COUNT_CAP = 10_000
+
+
+def capped_count(query, cap=COUNT_CAP):
+    """Return how many rows a query has, up to cap + 1: an exact small count, a bounded cost for a big one."""
+    return query.select(SQL("1")).order_by().limit(cap + 1).count()
 
 
 def normalize_email(email):

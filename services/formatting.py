@@ -44,6 +44,15 @@ def phone_fr(value):
     return " ".join(value[i:i + 2] for i in range(0, 10, 2))
 
 
+def count_fr(value):
+    """Format a count as 1 234, and a capped one (models.capped_count) as « plus de 10 000 »."""
+    from models import COUNT_CAP
+
+    if value > COUNT_CAP:
+        return "plus de " + f"{COUNT_CAP:,}".replace(",", "\u202f")
+    return f"{value:,}".replace(",", "\u202f")
+
+
 def state_fr(state):
     """Name a file's or a card's state as people read it (« En cours d'instruction »)."""
     from models import STATE_LABELS
@@ -59,3 +68,4 @@ def init_app(app):
     app.add_template_filter(money)
     app.add_template_filter(siret_fr)
     app.add_template_filter(phone_fr)
+    app.add_template_filter(count_fr)

@@ -161,3 +161,14 @@ def test_an_organisation_page_costs_the_same_with_1_request_or_30(client, login_
     tachograph_files(few, 1)
     tachograph_files(many, 30)
     assert queries_on(client, login_user, many, path) == queries_on(client, login_user, few, path)
+
+
+def test_counts_shown_to_staff_are_bounded(app, make_driver):
+    from models import COUNT_CAP, capped_count
+    from services.formatting import count_fr
+
+    for _ in range(5):
+        make_driver()
+    accounts = Dossier.select().where(Dossier.state == "en_analyse")
+    assert capped_count(accounts) == 5 and capped_count(accounts, cap=3) == 4
+    assert count_fr(COUNT_CAP + 1) == "plus de 10\u202f000" and count_fr(1234) == "1\u202f234"
