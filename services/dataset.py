@@ -111,12 +111,14 @@ def statements(scale, password_hash):
             CROSS JOIN LATERAL generate_series(0, k.m) j
         """),
         ("files", f"""
-            INSERT INTO dossier (id, procedure_id, user_id, state, created_at, submitted_at, updated_at)
+            INSERT INTO dossier (id, procedure_id, user_id, state, created_at, submitted_at, updated_at, price_ht, vat_rate)
             SELECT f.id, p.id, f.user_id,
                    CASE WHEN f.code = 'COMPTE_PARTICULIER'
                         THEN CASE WHEN f.draw < 3 THEN 'en_analyse' WHEN f.draw < 4 THEN 'a_corriger' ELSE 'active' END
                         ELSE {draw} END,
-                   f.opened, f.opened + interval '1 hour', f.opened + interval '2 days'
+                   f.opened, f.opened + interval '1 hour', f.opened + interval '2 days',
+                   CASE WHEN f.code = 'COMPTE_PARTICULIER' THEN NULL ELSE 28.24 END,
+                   CASE WHEN f.code = 'COMPTE_PARTICULIER' THEN NULL ELSE 20 END
             FROM files f JOIN procedure p ON p.code = f.code
         """),
         ("trainings", f"""

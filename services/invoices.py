@@ -59,9 +59,11 @@ def issue(*, lines, buyer_name, buyer_address, user=None, organisation=None, pay
             user=user, organisation=organisation, payment=payment, credits=credits, buyer_name=buyer_name,
             buyer_address=buyer_address, total_ht=total_ht, total_vat=total_vat, total_ttc=total_ht + total_vat, period=period,
         )
-        for description, quantity, unit, rate in rows:
-            InvoiceLine.create(invoice=invoice, description=description, quantity=quantity, unit_ht=unit, vat_rate=rate,
-                               total_ht=_money(quantity * unit))
+        InvoiceLine.insert_many([
+            dict(invoice=invoice, description=description, quantity=quantity, unit_ht=unit, vat_rate=rate,
+                 total_ht=_money(quantity * unit))
+            for description, quantity, unit, rate in rows
+        ]).execute()
     return invoice
 
 
@@ -176,11 +178,12 @@ def monthly_contract_invoices(month_start):
     for card in tachograph_cards:
         by_payer.setdefault(card.organisation_id, []).append(card)
     count = 0
+    tariffs = {}  # (product, day): the tariff then, read once
     for payer in Organisation.select().where(Organisation.id.in_(list(by_payer))).order_by(Organisation.id):
         if Invoice.select().where(Invoice.organisation == payer, Invoice.period == month_start).exists():
             continue
         held = sorted(by_payer[payer.id], key=lambda card: (card.issued_on, card.id))
-        lines = [line for line in (_card_line(card, payer) for card in held) if line]
+        lines = [line for line in (_card_line(card, payer, tariffs) for card in held) if line]
         if lines:
             render(issue(lines=lines, buyer_name=payer.name, buyer_address=_organisation_address(payer),
                          organisation=payer, period=month_start))
@@ -188,7 +191,7 @@ def monthly_contract_invoices(month_start):
     return count
 
 
-def _card_line(card, payer):
+def _card_line(card, payer, tariffs):
     """Return the invoice line of a card: the price frozen on its file (older files: the tariff of their sending day)."""
     from models import Tariff
 
@@ -196,7 +199,10 @@ def _card_line(card, payer):
     if dossier.price_ht is not None:
         unit, rate = dossier.price_ht, dossier.vat_rate
     else:
-        tariff = Tariff.in_force(CARD_PRODUCTS[card.kind], dossier.submitted_at.date())
+        key = (CARD_PRODUCTS[card.kind], dossier.submitted_at.date())
+        if key not in tariffs:
+            tariffs[key] = Tariff.in_force(*key)
+        tariff = tariffs[key]
         if tariff is None:
             return None
         unit, rate = tariff.amount_ht, tariff.vat_rate

@@ -1,4 +1,6 @@
 """Trainings recorded by centres: the summary on the driver's account and the qualification certificate."""
+from peewee import SQL, fn
+
 from models import (
     ProcedureCode,
     AccountState, CARD_TRAININGS, Certificate, Dossier, Driver, Procedure, Training, User, db,
@@ -74,17 +76,19 @@ def warn_expiring():
     from models import CqcRequest, RequestState
 
     limit = clock.today() + deadlines.CERTIFICATE_WARNING
+    # NOT EXISTS (an anti-join on the request's training index), never NOT IN over every request sent.
     sent = (
-        CqcRequest.select(CqcRequest.training)
+        CqcRequest.select(SQL("1"))
         .join(Dossier)
-        .where(Dossier.state.not_in([RequestState.BROUILLON, RequestState.ANNULEE]))
+        .where(CqcRequest.training == Certificate.training,
+               Dossier.state.not_in([RequestState.BROUILLON, RequestState.ANNULEE]))
     )
     due = Certificate.select().where(
         Certificate.warned_at.is_null(),
         Certificate.expired_at.is_null(),
         Certificate.expires_on <= limit,
         Certificate.expires_on >= clock.today(),
-        Certificate.training.not_in(sent),
+        ~fn.EXISTS(sent),
     )
     count = 0
     for certificate in due:
