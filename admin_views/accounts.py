@@ -65,7 +65,7 @@ class AccountQueueView(StaffModelView):
             .switch(Dossier)
             .join(User)
             .join(Driver, on=(Driver.user == User.id), attr="driver")
-            .where(Procedure.code == PROCEDURE)
+            .where(Dossier.procedure.in_(Procedure.ids_of([PROCEDURE])))
         )
 
     def get_query(self):

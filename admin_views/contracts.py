@@ -69,7 +69,7 @@ class ContractQueue(DossierQueue):
             .join(Organisation, on=(Dossier.organisation == Organisation.id))
             .switch(Dossier)
             .join(Contract, on=(Contract.dossier == Dossier.id), attr="contract_row")
-            .where(Procedure.code.in_(list(KINDS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(KINDS)))
         )
 
     def search_clause(self, term):

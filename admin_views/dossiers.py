@@ -76,7 +76,7 @@ class ProcedureFilter(FilterEqual):
     """The procedure of a file, chosen by its code (the list query already joins Procedure)."""
 
     def apply(self, query, value, alias=None):
-        return query.where(Procedure.code == value)
+        return query.where(Dossier.procedure.in_(Procedure.ids_of([value])))
 
 
 class DossierQueue(StaffModelView):
@@ -171,7 +171,7 @@ class DossierQueue(StaffModelView):
         state, code = self._chosen(self.state_filter), self._chosen(self.procedure_filter)
         query = self.scoped_query()
         if code:
-            query = query.where(Procedure.code == code)
+            query = query.where(Dossier.procedure.in_(Procedure.ids_of([code])))
         # One bounded count per state (an index range each), never a GROUP BY over every file.
         counts = {value: capped_count(query.where(Dossier.state == value)) for value in RequestState}
         shown = sum(n for s, n in counts.items() if s not in HIDDEN_BY_DEFAULT)

@@ -51,7 +51,7 @@ class ReplacementRequestView(DossierQueue):
             .switch(Dossier)
             .join(Replacement, on=(Replacement.dossier == Dossier.id), attr="replacement_row")
             .join(Card, on=(Replacement.card == Card.id), attr="old_card")
-            .where(Procedure.code.in_(list(REASONS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(REASONS)))
         )
 
     def search_clause(self, term):

@@ -34,7 +34,7 @@ class CqcRequestView(DossierQueue):
             .switch(Dossier)
             .join(CqcRequest, on=(CqcRequest.dossier == Dossier.id), attr="cqc_request")
             .join(Training, on=(CqcRequest.training == Training.id))
-            .where(Procedure.code == PROCEDURE)
+            .where(Dossier.procedure.in_(Procedure.ids_of([PROCEDURE])))
         )
 
     def search_clause(self, term):

@@ -62,7 +62,7 @@ class TachographQueue(DossierQueue):
             .switch(Dossier).join(TachographRequest, on=(TachographRequest.dossier == Dossier.id), attr="tachograph_row")
             .join(CompanyDriver, JOIN.LEFT_OUTER, on=(TachographRequest.company_driver == CompanyDriver.id),
                   attr="driver_row")
-            .where(Procedure.code.in_(list(KINDS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(KINDS)))
         )
 
     def search_clause(self, term):
