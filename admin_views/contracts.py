@@ -35,6 +35,7 @@ def _organisation(view, context, dossier, name):
 class ContractQueue(DossierQueue):
     """The contracts subscribed by organisations, oldest sent first; those waiting more than 24 h are flagged."""
 
+    codes = tuple(KINDS)
     data_template = "admin/contracts/_contract.html"
     own_decisions_template = "admin/contracts/_number.html"
     own_decisions = ("number",)
@@ -69,7 +70,7 @@ class ContractQueue(DossierQueue):
             .join(Organisation, on=(Dossier.organisation == Organisation.id))
             .switch(Dossier)
             .join(Contract, on=(Contract.dossier == Dossier.id), attr="contract_row")
-            .where(Dossier.procedure.in_(Procedure.ids_of(KINDS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
     def search_clause(self, term):

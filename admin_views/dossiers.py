@@ -119,6 +119,8 @@ class DossierQueue(StaffModelView):
     state_filter = FilterEqual(
         Dossier.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in RequestState]
     )
+    #: The procedures whose files the queue lists.
+    codes = ()
     #: Set by queues serving several procedures: the choice of one of them.
     procedure_filter = None
     column_formatters = {
@@ -169,9 +171,8 @@ class DossierQueue(StaffModelView):
     def state_links(self):
         """Return (label, url, count, active) for the quick state choices above the list (the procedure chosen kept)."""
         state, code = self._chosen(self.state_filter), self._chosen(self.procedure_filter)
-        query = self.scoped_query()
-        if code:
-            query = query.where(Dossier.procedure.in_(Procedure.ids_of([code])))
+        # The files alone (their joined rows are one each): the count walks the (procedure, state) index only.
+        query = Dossier.visible_to(current_user).where(Dossier.procedure.in_(Procedure.ids_of([code] if code else self.codes)))
         # One bounded count per state (an index range each), never a GROUP BY over every file.
         counts = {value: capped_count(query.where(Dossier.state == value)) for value in RequestState}
         shown = sum(n for s, n in counts.items() if s not in HIDDEN_BY_DEFAULT)

@@ -19,6 +19,7 @@ class ReasonFilter(ProcedureFilter):
 class ReplacementRequestView(DossierQueue):
     """The replacement files of the procedures this staff member may see, oldest sent first."""
 
+    codes = tuple(REASONS)
     data_template = "admin/replacements/_replacement.html"
     own_decisions_template = "admin/replacements/_quality.html"
     card_label = "Carte de remplacement"
@@ -51,7 +52,7 @@ class ReplacementRequestView(DossierQueue):
             .switch(Dossier)
             .join(Replacement, on=(Replacement.dossier == Dossier.id), attr="replacement_row")
             .join(Card, on=(Replacement.card == Card.id), attr="old_card")
-            .where(Dossier.procedure.in_(Procedure.ids_of(REASONS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
     def search_clause(self, term):

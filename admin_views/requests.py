@@ -10,6 +10,7 @@ PROCEDURE = ProcedureCode.CQC
 class CqcRequestView(DossierQueue):
     """The CQC requests of the procedures this staff member may see, oldest sent first."""
 
+    codes = (PROCEDURE,)
     data_template = "admin/requests/_cqc.html"
     file_title = "Demande de CQC"
     intro = ("Les demandes sont classées de la plus ancienne à la plus récente (date d'envoi ou de réponse du titulaire). "
@@ -34,7 +35,7 @@ class CqcRequestView(DossierQueue):
             .switch(Dossier)
             .join(CqcRequest, on=(CqcRequest.dossier == Dossier.id), attr="cqc_request")
             .join(Training, on=(CqcRequest.training == Training.id))
-            .where(Dossier.procedure.in_(Procedure.ids_of([PROCEDURE])))
+            .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
     def search_clause(self, term):

@@ -34,6 +34,7 @@ def _for_whom(view, context, dossier, name):
 class TachographQueue(DossierQueue):
     """The tachograph card requests of the procedures this staff member may see, oldest sent first."""
 
+    codes = tuple(KINDS)
     data_template = "admin/tachographs/_request.html"
     file_title = None
     card_label = "Carte tachygraphe"
@@ -62,7 +63,7 @@ class TachographQueue(DossierQueue):
             .switch(Dossier).join(TachographRequest, on=(TachographRequest.dossier == Dossier.id), attr="tachograph_row")
             .join(CompanyDriver, JOIN.LEFT_OUTER, on=(TachographRequest.company_driver == CompanyDriver.id),
                   attr="driver_row")
-            .where(Dossier.procedure.in_(Procedure.ids_of(KINDS)))
+            .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
     def search_clause(self, term):

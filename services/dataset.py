@@ -258,7 +258,6 @@ def statements(scale, password_hash):
                           "cqcrequest", "card", "cardevent", "replacement", "notification", "outboxmessage", "invoice",
                           "invoiceline", "companydriver", "auditlog")
         )),
-        ("statistics", "ANALYZE"),
     ]
 
 
@@ -293,4 +292,8 @@ def load(scale, echo=print):
             echo(f"{label:32} {time.monotonic() - at:7.1f} s")
         for table in ("base", "files", "monthly"):
             db.execute_sql(f"DROP TABLE {table}")
+    # Outside the transaction: the visibility map lets counts read the indexes alone; the planner gets statistics.
+    at = time.monotonic()
+    db.execute_sql("VACUUM ANALYZE")
+    echo(f"{'vacuum and statistics':32} {time.monotonic() - at:7.1f} s")
     return time.monotonic() - started
