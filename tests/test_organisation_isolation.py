@@ -37,6 +37,7 @@ def two_companies(app, make_staff):
 def values_for(rule, data):
     """Fill a rule's parameters with the first company's identifiers."""
     ids = {"dossier_id": data["open"].id, "card_id": data["card"].id, "member_id": data["mine"][2].id,
+           "driver_id": data["driver"].id,
            "document_id": data["document"].id, "invoice_id": data["invoice"].id, "step": "cartes",
            "reference": "P0", "token": "x"}
     return {name: ids[name] for name in rule.arguments}
@@ -51,7 +52,7 @@ def test_no_rule_shows_or_changes_the_other_company_s_data(app, client, two_comp
     data = two_companies
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] in BLUEPRINTS]
     leaks, tried = [], 0
-    before = {"card": data["card"].state, "open": data["open"].state,
+    before = {"card": data["card"].state, "open": data["open"].state, "driver": data["driver"].last_name,
               "drivers": CompanyDriver.select().count(), "dossiers": mine_count(data)}
     for person in data["theirs"][1:]:
         client.post("/connexion", data={"email": person.email, "password": TEST_PASSWORD})
@@ -68,6 +69,7 @@ def test_no_rule_shows_or_changes_the_other_company_s_data(app, client, two_comp
                     leaks.append((person.role, method, path, response.status_code))
         client.post("/deconnexion")
     after = {"card": Card.get_by_id(data["card"].id).state, "open": Dossier.get_by_id(data["open"].id).state,
+             "driver": CompanyDriver.get_by_id(data["driver"].id).last_name,
              "drivers": CompanyDriver.select().count(), "dossiers": mine_count(data)}
     assert leaks == []
     assert after == before
