@@ -18,7 +18,7 @@ RUBRIQUES = {"faire": "Faire une demande", "en-cours": "Mes demandes en cours"}
 def in_progress(user):
     """Return (request, last status) of the requests still under way (home page « Suivi de mes demandes »)."""
     dossiers = list(Dossier.requests_of(user).where(Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
-    loaded = wizard.load(dossiers)
+    loaded = wizard.load(dossiers, details=False)
     items = []
     for dossier in dossiers:
         if dossier.state == RequestState.ACCEPTEE:

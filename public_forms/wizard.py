@@ -78,20 +78,22 @@ def _grouped(rows, key):
     return groups
 
 
-def load(dossiers):
-    """Read the data rows, histories, cards (and theirs) and open anomalies of some files, a query per table."""
+def load(dossiers, *, details=True):
+    """Read the histories and cards (and theirs) of some files, a query per table; ``details`` adds their data rows
+    and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
     ids = [dossier.id for dossier in dossiers]
-    by_model = _grouped(dossiers, "procedure_id")
     data = {}
-    for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
-        data.update({row.dossier_id: row for row in model.select().where(model.dossier.in_(ids))})
+    if details:
+        by_model = _grouped(dossiers, "procedure_id")
+        for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
+            data.update({row.dossier_id: row for row in model.select().where(model.dossier.in_(ids))})
     history = _grouped(DossierEvent.select().where(DossierEvent.dossier.in_(ids))
                        .order_by(DossierEvent.at, DossierEvent.id), "dossier_id")
     cards = {card.dossier_id: card for card in Card.select().where(Card.dossier.in_(ids)).order_by(Card.id)}
     card_history = _grouped(CardEvent.select().where(CardEvent.card.in_([card.id for card in cards.values()]))
                             .order_by(CardEvent.at, CardEvent.id), "card_id")
     anomalies = _grouped(Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
-                         .order_by(Anomaly.id), "dossier_id")
+                         .order_by(Anomaly.id), "dossier_id") if details else {}
     return Loaded(data, history, cards, card_history, anomalies)
 
 
