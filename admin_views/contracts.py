@@ -1,9 +1,9 @@
 """« Contrats »: the organisations' contracts (TACHY, CQC), oldest first; staff give each its number within 24 hours."""
 from flask import request
 from flask_login import current_user
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from admin_views.dossiers import DossierQueue, ProcedureFilter
+from admin_views.dossiers import DossierQueue, ProcedureFilter, organisation_column
 from models import CONTRACT_PROCEDURES, PROCEDURES, Contract, Dossier, Organisation, Procedure, RequestState, User
 from models import clock, deadlines
 from services import audit, organisations
@@ -25,11 +25,6 @@ def _waiting(view, context, dossier, name):
     if waited > deadlines.CONTRACT_TARGET:
         return Markup(f'<span class="badge badge-danger">En retard : {hours} h</span>')
     return f"{hours} h" if hours else "< 1 h"
-
-
-def _organisation(view, context, dossier, name):
-    organisation = dossier.organisation
-    return Markup(f"{escape(organisation.name)}<br><small class=\"text-muted\">SIRET {escape(organisation.siret)}</small>")
 
 
 class ContractQueue(DossierQueue):
@@ -54,7 +49,7 @@ class ContractQueue(DossierQueue):
     column_filters = [DossierQueue.state_filter, procedure_filter]
     column_formatters = {
         **DossierQueue.column_formatters,
-        "organisation": _organisation,
+        "organisation": organisation_column,
         "kind": lambda v, c, d, n: KINDS[d.procedure.code],
         "number": lambda v, c, d, n: d.contract_row.number or "—",
         "waiting": _waiting,

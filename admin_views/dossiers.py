@@ -3,7 +3,6 @@
 A procedure's queue sets its scope, columns and the partial showing its data; it adds only what is its
 own (the quality decision of a defective card, for instance).
 """
-from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -33,7 +32,6 @@ from models import (
 )
 from services import audit, dossiers, procedures, storage, transitions, uploads
 from services.errors import Refused
-from services.formatting import money
 
 #: What a queue hides unless a state is chosen: drafts the holder has not sent, and cancelled ones.
 HIDDEN_BY_DEFAULT = (RequestState.BROUILLON, RequestState.ANNULEE)
@@ -64,12 +62,10 @@ def _waiting(view, context, dossier, name):
     return f"{days} j {hours} h" if days else (f"{hours} h" if hours else "< 1 h")
 
 
-def payment_column(view, context, dossier, name):
-    """The last payment of a file, as a queue column (read for the whole page by DossierQueue.get_list)."""
-    last = dossier.last_payment
-    if last is None:
-        return "—" if procedures.of(dossier).product else "Gratuit"
-    return f"{last.status_label} ({money(Decimal(last.amount_cents) / 100)})"
+def organisation_column(view, context, dossier, name):
+    """The organisation a file is for, with its SIRET (the queue's query joins it)."""
+    organisation = dossier.organisation
+    return Markup(f"{escape(organisation.name)}<br><small class=\"text-muted\">SIRET {escape(organisation.siret)}</small>")
 
 
 class ProcedureFilter(FilterEqual):
@@ -133,14 +129,7 @@ class DossierQueue(StaffModelView):
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         g.state_chosen = any(self._filters[flt] is self.state_filter for flt, _, _ in filters or [])
-        count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
-        if execute and "payment" in self.column_list:
-            rows = list(rows)
-            last = {p.dossier_id: p for p in Payment.select().where(Payment.dossier.in_([d.id for d in rows]))
-                    .order_by(Payment.id)}
-            for dossier in rows:
-                dossier.last_payment = last.get(dossier.id)
-        return count, rows
+        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
 
     def get_query(self):
         # Without a chosen state the queue shows what was sent: drafts and cancelled files stay out.

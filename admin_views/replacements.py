@@ -1,15 +1,26 @@
 """« Remplacements »: the queue of replacements (loss, theft, defect) and re-dispatches; the quality decision."""
+from decimal import Decimal
+
 from flask import request
 from flask_login import current_user
 
-from admin_views.dossiers import DossierQueue, ProcedureFilter, payment_column
-from models import Card, Dossier, Procedure, ProcedureCode, Replacement, RequestState, User
-from services import transitions
+from admin_views.dossiers import DossierQueue, ProcedureFilter
+from models import Card, Dossier, Payment, Procedure, ProcedureCode, Replacement, RequestState, User
+from services import procedures, transitions
+from services.formatting import money
 from services.procedures import replacements
 
 #: The reason each procedure of this queue stands for: loss, theft, defect, and the paid re-dispatch.
 REASONS = {code: replacements.REASON_LABELS[reason] for reason, code in replacements.CODES.items()}
 REASONS[ProcedureCode.CQC_PND] = "Réexpédition (pli non distribué)"
+
+
+def _payment(view, context, dossier, name):
+    """The last payment of a file (read for the whole page by ReplacementRequestView.get_list)."""
+    last = dossier.last_payment
+    if last is None:
+        return "—" if procedures.of(dossier).product else "Gratuit"
+    return f"{last.status_label} ({money(Decimal(last.amount_cents) / 100)})"
 
 
 class ReasonFilter(ProcedureFilter):
@@ -40,7 +51,7 @@ class ReplacementRequestView(DossierQueue):
         **DossierQueue.column_formatters,
         "reason": lambda v, c, d, n: REASONS.get(d.procedure.code, d.procedure.name),
         "card": lambda v, c, d, n: d.replacement_row.old_card.number,
-        "payment": payment_column,
+        "payment": _payment,
     }
 
     def scoped_query(self):
@@ -54,6 +65,15 @@ class ReplacementRequestView(DossierQueue):
             .join(Card, on=(Replacement.card == Card.id), attr="old_card")
             .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
+
+    def get_list(self, *args, **kwargs):
+        # The last payment of each file of the page, in one query.
+        count, rows = super().get_list(*args, **kwargs)
+        rows = list(rows)
+        last = {p.dossier_id: p for p in Payment.select().where(Payment.dossier.in_([d.id for d in rows])).order_by(Payment.id)}
+        for dossier in rows:
+            dossier.last_payment = last.get(dossier.id)
+        return count, rows
 
     def search_clause(self, term):
         like = f"%{term}%"

@@ -3,9 +3,9 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from peewee import JOIN
 
-from admin_views.dossiers import DossierQueue, ProcedureFilter
+from admin_views.dossiers import DossierQueue, ProcedureFilter, organisation_column
 from models import (
-    PROCEDURES, Card, CardKind, CompanyDriver, Dossier, Organisation, Procedure, ProcedureCode, TachographRequest, User,
+    PROCEDURES, Card, CompanyDriver, Dossier, Organisation, Procedure, ProcedureCode, TachographRequest, User,
 )
 from services.procedures.tachographs import valid_driver_card
 
@@ -15,11 +15,6 @@ KINDS = {code: name for code, name in PROCEDURES if code in (ProcedureCode.TACHY
 
 class KindFilter(ProcedureFilter):
     all_label = "Toutes les cartes"
-
-
-def _company(view, context, dossier, name):
-    organisation = dossier.organisation
-    return Markup(f"{escape(organisation.name)}<br><small class=\"text-muted\">SIRET {escape(organisation.siret)}</small>")
 
 
 def _for_whom(view, context, dossier, name):
@@ -49,7 +44,7 @@ class TachographQueue(DossierQueue):
     column_filters = [DossierQueue.state_filter, procedure_filter]
     column_formatters = {
         **DossierQueue.column_formatters,
-        "company": _company,
+        "company": organisation_column,
         "kind": lambda v, c, d, n: KINDS[d.procedure.code],
         "for_whom": _for_whom,
     }

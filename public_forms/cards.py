@@ -8,7 +8,7 @@ from models import (
 )
 from models import clock, deadlines
 from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
-from services import cards, dossiers, payments, uploads
+from services import cards, dossiers, payments
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
 from services.procedures.cqc import AddressForm

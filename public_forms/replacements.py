@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField
 from wtforms.validators import DataRequired
 
-from models import Product, ReplacementReason, RequestState, Role
+from models import Product, ReplacementReason, RequestState
 from public_forms import Audience, account_required, wizard
 from public_forms.requests import RUBRIQUES
 from services import documents, dossiers, payments

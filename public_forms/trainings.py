@@ -2,7 +2,7 @@
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
-from models import CATEGORIES, Certificate, Role, Training
+from models import CATEGORIES, Certificate, Training
 from models import clock
 from public_forms import Audience, account_required
 from services import storage

@@ -8,7 +8,7 @@ BENCH_PASSWORD as conducteur<its user id>@exemple.fr; each organisation's admini
 """
 import time
 
-from models import PROCEDURES, Product, Tariff, db
+from models import Product, Tariff, db
 from services import passwords
 
 #: The password of every account of the data set (the benchmark logs in with it).
@@ -55,10 +55,9 @@ def statements(scale, password_hash):
     centres = max(20, n // 2000)
     companies = max(20, n // 500)
     last, first = _sql_array(LAST_NAMES), _sql_array(FIRST_NAMES)
-    proc = {code.value: f"(SELECT id FROM procedure WHERE code = '{code.value}')" for code, _ in PROCEDURES}
     draw = _state_case("f.draw")
     return [
-        ("base", f"""
+        ("base", """
             CREATE TEMP TABLE base AS SELECT
               (SELECT COALESCE(MAX(id), 0) FROM "user") AS u0, (SELECT COALESCE(MAX(id), 0) FROM organisation) AS o0,
               (SELECT COALESCE(MAX(id), 0) FROM dossier) AS d0, (SELECT COALESCE(MAX(id), 0) FROM training) AS t0,

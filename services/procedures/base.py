@@ -4,6 +4,7 @@ from typing import Callable
 
 from models import PROCEDURES, DOCUMENT_LABELS, ProcedureCode, Product, Role
 from services import storage, transitions
+from services.uploads import current_document
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ class Declaration:
     def documents(self):
         """Return {kind: label} of the documents its upload steps collect, in step order."""
         return {step.document: DOCUMENT_LABELS[step.document] for step in self.steps if step.document}
+
+    def lacking_documents(self, dossier):
+        """Return the labels of the upload steps still without a document."""
+        return [step.label for step in self.steps if step.document and current_document(dossier, step.document) is None]
 
     def accepts(self, kind):
         """Return the types a document of this kind may be."""

@@ -12,7 +12,6 @@ from services import cards
 from services import fields as f
 from services.errors import Refused
 from services.procedures.base import Declaration, Step
-from services.uploads import current_document
 
 #: States in which a request still holds its training.
 LIVE = [s for s in RequestState if s not in (RequestState.ANNULEE, RequestState.REFUSEE)]
@@ -100,7 +99,7 @@ def prepare(user):
 def missing(dossier, request):
     """Return the labels of the steps the request still lacks before it can be sent."""
     lacking = [] if request.identity_confirmed else [STEPS[0].label]
-    lacking += [step.label for step in STEPS if step.document and current_document(dossier, step.document) is None]
+    lacking += DECLARATION.lacking_documents(dossier)
     if not (request.delivery_address and request.delivery_postal_code and request.delivery_city):
         lacking.append(DECLARATION.step("adresse").label)
     return lacking

@@ -18,7 +18,6 @@ from services import cards, storage
 from services.errors import Refused
 from services.procedures.base import Declaration, Step
 from services.procedures.cqc import AddressForm
-from services.uploads import current_document
 
 #: The states of a card its holder still has (a returned one comes back to him).
 HELD = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND)
@@ -43,10 +42,6 @@ class CardCountForm(FlaskForm):
     )
 
 
-class DeliveryForm(AddressForm):
-    """Where the cards go by registered mail: the company (pre-filled with its billing address)."""
-
-
 def _upload(name, label, kind, accepts=storage.ANY_DOCUMENT, hint=""):
     return Step(name, label, "upload", document=kind, accepts=accepts, hint=hint)
 
@@ -64,7 +59,7 @@ DRIVER_STEPS = (
     _upload("residence", "Résidence normale en France", DocumentKind.RESIDENCE,
             hint="La déclaration datée et signée par le conducteur attestant qu'il a sa résidence normale en France "
                  "(au moins 185 jours par année civile)."),
-    Step("adresse", "Adresse d'expédition", "tachy_adresse", form=DeliveryForm),
+    Step("adresse", "Adresse d'expédition", "tachy_adresse", form=AddressForm),
     Step("recapitulatif", "Récapitulatif", "recapitulatif"),
 )
 
@@ -74,7 +69,7 @@ COMPANY_STEPS = (
             hint="Extrait Kbis de moins de 3 mois, ou avis de situation au répertoire Sirene de l'INSEE."),
     _upload("representant", "Pièce d'identité du représentant légal", DocumentKind.REPRESENTATIVE_ID,
             hint="Carte nationale d'identité (recto et verso) ou passeport du représentant légal, en cours de validité."),
-    Step("adresse", "Adresse d'expédition", "tachy_adresse", form=DeliveryForm),
+    Step("adresse", "Adresse d'expédition", "tachy_adresse", form=AddressForm),
     Step("recapitulatif", "Récapitulatif", "recapitulatif"),
 )
 
@@ -193,10 +188,12 @@ def _price(product):
     return summary_context
 
 
-def _missing(steps, first_done):
+def _missing(first_done):
+    """Return the `missing` hook: the first step until done, the documents, the address."""
     def missing(dossier, request):
-        lacking = [] if first_done(request) else [steps[0].label]
-        lacking += [step.label for step in steps if step.document and current_document(dossier, step.document) is None]
+        declaration = next(d for d in DECLARATIONS if d.code == dossier.procedure.code)
+        lacking = [] if first_done(request) else [declaration.steps[0].label]
+        lacking += declaration.lacking_documents(dossier)
         if not (request.delivery_address and request.delivery_postal_code and request.delivery_city):
             lacking.append("Adresse d'expédition")
         return lacking
@@ -204,42 +201,32 @@ def _missing(steps, first_done):
     return missing
 
 
-DRIVER_CARD = Declaration(
-    code=ProcedureCode.TACHY_CONDUCTEUR,
-    data_model=TachographRequest,
-    steps=DRIVER_STEPS,
-    pages="tachographs",
-    summary_template="public/tachographs/_summary.html",
-    title="Carte tachygraphe conducteur",
-    invoiced=Product.TACHY_CONDUCTEUR,
-    submitted_by=ORG_ROLES,
-    askable_fields=REQUEST_FIELDS,
-    kept_on_cancel=("dossier", "step", "company_driver", "reason", "previous_card"),
-    prepare=prepare_driver_card,
-    missing=_missing(DRIVER_STEPS, lambda request: request.identity_confirmed),
-    on_accept=lambda dossier, staff: cards.order_tachographs(dossier, staff),
-    summary_context=_price(Product.TACHY_CONDUCTEUR),
-    opening=lambda data: f"{TACHY_REASON_LABELS[data['reason']]} pour {data['company_driver'].full_name}",
-    submitting="Demande envoyée par le gestionnaire",
-)
+def _declaration(code, product, steps, **own):
+    """A tachograph procedure: what the two share, and what is its own."""
+    return Declaration(
+        code=code, data_model=TachographRequest, steps=steps, pages="tachographs",
+        summary_template="public/tachographs/_summary.html", invoiced=product, submitted_by=ORG_ROLES,
+        on_accept=lambda dossier, staff: cards.order_tachographs(dossier, staff), summary_context=_price(product),
+        submitting="Demande envoyée par le gestionnaire", **own,
+    )
 
-COMPANY_CARD = Declaration(
-    code=ProcedureCode.TACHY_ENTREPRISE,
-    data_model=TachographRequest,
-    steps=COMPANY_STEPS,
-    pages="tachographs",
-    summary_template="public/tachographs/_summary.html",
-    title="Carte tachygraphe entreprise",
-    invoiced=Product.TACHY_ENTREPRISE,
-    submitted_by=ORG_ROLES,
-    askable_fields={**REQUEST_FIELDS, **TACHY_FIELDS},
-    kept_on_cancel=("dossier", "step"),
-    prepare=prepare_company_card,
-    missing=_missing(COMPANY_STEPS, lambda request: request.card_count and request.card_count >= 1),
-    on_accept=lambda dossier, staff: cards.order_tachographs(dossier, staff),
-    summary_context=_price(Product.TACHY_ENTREPRISE),
-    opening=lambda data: "Cartes tachygraphe entreprise",
-    submitting="Demande envoyée par le gestionnaire",
-)
 
-DECLARATIONS = (DRIVER_CARD, COMPANY_CARD)
+DECLARATIONS = (
+    _declaration(
+        ProcedureCode.TACHY_CONDUCTEUR, Product.TACHY_CONDUCTEUR, DRIVER_STEPS,
+        title="Carte tachygraphe conducteur",
+        askable_fields=REQUEST_FIELDS,
+        kept_on_cancel=("dossier", "step", "company_driver", "reason", "previous_card"),
+        prepare=prepare_driver_card,
+        missing=_missing(lambda request: request.identity_confirmed),
+        opening=lambda data: f"{TACHY_REASON_LABELS[data['reason']]} pour {data['company_driver'].full_name}",
+    ),
+    _declaration(
+        ProcedureCode.TACHY_ENTREPRISE, Product.TACHY_ENTREPRISE, COMPANY_STEPS,
+        title="Carte tachygraphe entreprise",
+        askable_fields={**REQUEST_FIELDS, **TACHY_FIELDS},
+        prepare=prepare_company_card,
+        missing=_missing(lambda request: request.card_count and request.card_count >= 1),
+        opening=lambda data: "Cartes tachygraphe entreprise",
+    ),
+)
