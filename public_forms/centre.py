@@ -107,7 +107,7 @@ def declared_trainings():
             )
         return redirect(url_for(".trainings"))
 
-    term = request.args.get("q", "").strip()
+    term = f.strip(request.args.get("q", ""))[:100]
     page = max(request.args.get("page", 1, type=int), 1)
     query = Training.select().where(Training.centre == centre)
     if term:

@@ -7,6 +7,7 @@ from flask_wtf.file import FileField
 from models import CompanyDriver
 from public_forms import COMPANY, account_required
 from services import company_drivers
+from services import fields as f
 from services.errors import Refused
 
 bp = Blueprint("drivers", __name__, url_prefix="/mes-conducteurs")
@@ -24,7 +25,7 @@ class ImportForm(FlaskForm):
 
 def _page(form, import_form, report=None, open_form=False):
     organisation = current_user.organisation
-    term = request.args.get("q", "").strip()[:100]
+    term = f.strip(request.args.get("q", ""))[:100]
     page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
     query = company_drivers.search(organisation, term)
     total = query.count()

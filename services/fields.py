@@ -22,12 +22,16 @@ def max_length(n):
 
 
 def strip(value):
-    return value.strip() if isinstance(value, str) else value
+    """Trim what was typed and drop NUL characters (never meant, and refused by PostgreSQL in text); a field left out
+    of the request is empty, never None (text columns are not nullable)."""
+    if value is None:
+        return ""
+    return value.replace("\x00", "").strip() if isinstance(value, str) else value
 
 
 def upper_compact(value):
-    """Upper-case and drop spaces (licence numbers)."""
-    return re.sub(r"\s+", "", value).upper() if isinstance(value, str) else value
+    """Upper-case and drop spaces and NUL characters (licence numbers)."""
+    return re.sub(r"[\s\x00]+", "", value).upper() if isinstance(value, str) else value
 
 
 def email_address(form, field):
