@@ -4,9 +4,8 @@ import re
 
 import pytest
 
-from models import OrgKind, Organisation, ProcedureCode, Role
+from models import ProcedureCode
 from services import dossiers
-from tests.cqc_files import make_member
 from tests.tachy_data import company_under_contract, tachy_tariffs
 
 NUL = "Van\x00nest"
