@@ -152,10 +152,9 @@ def _init_login(app):
         if not number.isdigit():
             return None
         if identifier.startswith("s"):
-            return models.Staff.get_or_none(models.Staff.id == int(number), models.Staff.active == True)  # noqa: E712
+            return models.Staff.signed_in(int(number))
         if identifier.startswith("u"):
-            # A deleted member's session ends at its next request.
-            return models.User.get_or_none(models.User.id == int(number), models.User.deleted_at.is_null())
+            return models.User.signed_in(int(number))
         return None
 
 

@@ -15,9 +15,11 @@ from peewee import (
     Model,
     SQL,
     TextField,
+    fn,
 )
 
 from models import clock
+from models.prepared import prepared
 
 db = DatabaseProxy()
 
@@ -365,6 +367,16 @@ class User(UserMixin, BaseModel):
     def get_id(self):
         return f"u{self.id}"
 
+    @prepared
+    def _signed_in(user_id):
+        return User.select().where(User.id == user_id, User.deleted_at.is_null()).limit(1)
+
+    @classmethod
+    def signed_in(cls, user_id):
+        """Return the account a session names, None once deleted (a deleted member's session ends at its next request)."""
+        found = cls._signed_in.rows(user_id)
+        return found[0] if found else None
+
     @property
     def is_active(self):
         return self.deleted_at is None
@@ -557,6 +569,16 @@ class Staff(UserMixin, BaseModel):
     def get_id(self):
         return f"s{self.id}"
 
+    @prepared
+    def _signed_in(staff_id):
+        return Staff.select().where(Staff.id == staff_id, Staff.active == True).limit(1)  # noqa: E712
+
+    @classmethod
+    def signed_in(cls, staff_id):
+        """Return the staff member a session names, None once deactivated."""
+        found = cls._signed_in.rows(staff_id)
+        return found[0] if found else None
+
     def __str__(self):
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
@@ -673,18 +695,42 @@ class Dossier(BaseModel):
         A member of an organisation sees the organisation's files: all of them as an administrator,
         the card requests as a manager.
         """
+        return cls._requests(*cls._scope_of(user))
+
+    @classmethod
+    def listed_for(cls, user):
+        """Return the rows of requests_of(user) (« Mes demandes »)."""
+        return cls._listed.rows(*cls._scope_of(user))
+
+    @classmethod
+    def under_way_for(cls, user):
+        """Return the rows of requests_of(user) neither cancelled nor refused (the home page's follow-up)."""
+        return cls._under_way.rows(*cls._scope_of(user))
+
+    @staticmethod
+    def _scope_of(user):
         if user.organisation_id is None:
-            mine = cls.user == user
-        elif user.is_org_admin:
-            mine = cls.organisation == user.organisation_id
+            return "own", user.id
+        return ("organisation" if user.is_org_admin else "card requests"), user.organisation_id
+
+    @classmethod
+    def _requests(cls, scope, owner_id):
+        if scope == "own":
+            mine = cls.user == owner_id
+        elif scope == "organisation":
+            mine = cls.organisation == owner_id
         else:
-            mine = (cls.organisation == user.organisation_id) & Procedure.code.not_in(CONTRACT_PROCEDURES)
+            mine = (cls.organisation == owner_id) & Procedure.code.not_in(CONTRACT_PROCEDURES)
         return (
             cls.select(cls, Procedure)
             .join(Procedure)
             .where(mine, Procedure.code != ProcedureCode.COMPTE_PARTICULIER)
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
+
+    _listed = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id))
+    _under_way = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).where(
+        Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
 
     @classmethod
     def account_of(cls, user):
@@ -1227,6 +1273,26 @@ class Notification(BaseModel):
     created_at = DateTimeField(default=_now)
     read_at = DateTimeField(null=True)
 
+    @prepared
+    def _unread(user_id, limit):
+        return (Notification.select().where(Notification.user == user_id, Notification.read_at.is_null())
+                .order_by(Notification.created_at.desc()).limit(limit))
+
+    @prepared
+    def _unread_count(user_id):
+        return Notification.select(fn.COUNT(Notification.id)).where(Notification.user == user_id,
+                                                                    Notification.read_at.is_null())
+
+    @classmethod
+    def unread_of(cls, user_id, limit=10):
+        """Return a holder's unread notifications, newest first."""
+        return cls._unread.rows(user_id, limit)
+
+    @classmethod
+    def unread_count(cls, user_id):
+        """Return how many notifications a holder has not read (the menu's badge)."""
+        return cls._unread_count.scalar(user_id)
+
 
 class News(BaseModel):
     """A staff-written item of the home page « Nouveautés »."""
@@ -1235,14 +1301,14 @@ class News(BaseModel):
     published_on = DateField()
     visible = BooleanField(default=True)
 
+    @prepared
+    def _published(today, limit):
+        return News.select().where(News.visible, News.published_on <= today).order_by(News.published_on.desc()).limit(limit)
+
     @classmethod
-    def current(cls):
+    def current(cls, limit=5):
         """Return the news shown on home pages, newest first."""
-        return (
-            cls.select()
-            .where(cls.visible, cls.published_on <= clock.today())
-            .order_by(cls.published_on.desc())
-        )
+        return cls._published.rows(clock.today(), limit)
 
 
 class AuditLog(BaseModel):

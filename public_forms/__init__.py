@@ -2,7 +2,7 @@
 import enum
 from functools import wraps
 
-from flask import abort, has_request_context, redirect, render_template, request, url_for
+from flask import abort, g, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from models import Notification, OrgKind
@@ -125,9 +125,9 @@ def init_app(app):
     def portal_context():
         # E-mails are rendered by jobs too, outside any request: no portal there.
         if has_request_context() and current_user.is_authenticated and not current_user.is_staff:
-            unread = Notification.select().where(
-                Notification.user == current_user.id, Notification.read_at.is_null()
-            ).count()
+            unread = g.get("unread_notifications")  # the home page counts them when it lists them all
+            if unread is None:
+                unread = Notification.unread_count(current_user.id)
             menu = menu_for(app, current_user)
             return {"portal_menu": menu, "current_entry": current_entry(menu), "unread_notifications": unread}
         return {"portal_menu": [], "current_entry": None, "unread_notifications": 0}

@@ -4,8 +4,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from models import (
-    REQUEST_FIELDS, Card, CardKind, CardState, Document, DocumentKind, Dossier, ProcedureCode, Product, Replacement,
+    REQUEST_FIELDS, Card, CardKind, CardState, Document, DocumentKind, Dossier, Driver, ProcedureCode, Product,
+    Replacement,
 )
+from models.prepared import prepared
 from models import clock, deadlines
 from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
 from services import cards, dossiers, payments
@@ -28,17 +30,37 @@ def own_card(card_id):
     return Card.get_or_none(Card.id == card_id, Card.user == current_user.id) or abort(404)
 
 
-def tachograph_cards_of(user):
-    """Return the tachograph driver cards companies ordered for this driver (same licence number and birth date)."""
-    driver = user.driver
-    if driver is None:
-        return Card.select().where(Card.id < 0)
+@prepared
+def _tachograph_cards_of(user_id):
     return (
         Card.select()
-        .where(Card.kind == CardKind.TACHY_CONDUCTEUR, Card.licence_number == driver.licence_number,
-               Card.birth_date == driver.birth_date)
+        .join(Driver, on=(Card.licence_number == Driver.licence_number) & (Card.birth_date == Driver.birth_date))
+        .where(Driver.user == user_id, Card.kind == CardKind.TACHY_CONDUCTEUR)
         .order_by(Card.created_at.desc(), Card.id.desc())
     )
+
+
+def tachograph_cards_of(user):
+    """Return the tachograph driver cards companies ordered for this driver (same licence number and birth date)."""
+    return _tachograph_cards_of.rows(user.id)
+
+
+@prepared
+def _cards_of(user_id):
+    return Card.select().where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
+
+
+@prepared
+def _replaced_cards(dossier_ids):
+    return Replacement.select(Replacement, Card).join(Card).where(Replacement.dossier.in_(dossier_ids))
+
+
+@prepared
+def _photos_and_signatures(dossier_ids):
+    return (Document.select()
+            .where(Document.dossier.in_(dossier_ids), Document.replaced_at.is_null(),
+                   Document.kind.in_([DocumentKind.PHOTO, DocumentKind.SIGNATURE]))
+            .order_by(Document.id))
 
 
 def _original_requests(cards):
@@ -46,8 +68,7 @@ def _original_requests(cards):
     replaces): a query per level of replacement, whatever the number of cards."""
     origin = {card.id: card.dossier_id for card in cards if card.dossier_id}
     for _ in range(20):  # a chain of replacements, never a loop
-        hops = {r.dossier_id: r.card.dossier_id for r in
-                Replacement.select(Replacement, Card).join(Card).where(Replacement.dossier.in_(list(origin.values())))}
+        hops = {r.dossier_id: r.card.dossier_id for r in _replaced_cards.rows(list(origin.values()))}
         if not hops:
             break
         origin = {card_id: hops.get(dossier_id, dossier_id) for card_id, dossier_id in origin.items()}
@@ -58,10 +79,7 @@ def images_for(cards):
     """Return {card id: its photo (6) and signature (7)}: the original request's current uploads that are images."""
     origin = _original_requests(cards)
     documents = {}
-    for document in (Document.select()
-                     .where(Document.dossier.in_(list(origin.values())), Document.replaced_at.is_null(),
-                            Document.kind.in_([DocumentKind.PHOTO, DocumentKind.SIGNATURE]))
-                     .order_by(Document.id)):
+    for document in _photos_and_signatures.rows(list(origin.values())):
         if document.content_type.startswith("image/"):
             documents[(document.dossier_id, document.kind)] = document
     return {card.id: {kind.value: documents.get((origin.get(card.id), kind.value))
@@ -74,11 +92,11 @@ def index():
     """Show each card as it looks, with its state and what the driver can do; a company's cards as a list."""
     if audience_of(current_user) in COMPANY:
         return organisation_cards()
-    items = list(Card.select().where(Card.user == current_user.id).order_by(Card.created_at.desc(), Card.id.desc()))
+    items = _cards_of.rows(current_user.id)
     images = images_for(items)
     return render_template(
         "public/cards/index.html", cards=[(card, images[card.id]) for card in items], form=FlaskForm(),
-        categories=LICENCE_CATEGORIES, tachographs=list(tachograph_cards_of(current_user)),
+        categories=LICENCE_CATEGORIES, tachographs=tachograph_cards_of(current_user),
     )
 
 

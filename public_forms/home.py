@@ -1,5 +1,5 @@
 """« Accueil » and « Mon compte »: what a logged-in account sees first."""
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, g, redirect, render_template, url_for
 from flask_login import current_user
 
 from models import Consent, Dossier, News, Notification, Role
@@ -10,19 +10,19 @@ from public_forms.requests import in_progress
 
 bp = Blueprint("home", __name__)
 
+#: How many unread notifications the home page lists.
+HOME_NOTIFICATIONS = 10
+
 
 @bp.route("/")
 def index():
     """Show the home page: news, notifications and requests in progress; the login form when anonymous."""
-    news = list(News.current().limit(5))
+    news = News.current()
     if not current_user.is_authenticated or current_user.is_staff:
         return render_template("public/home/landing.html", news=news, form=LoginForm())
-    notifications = list(
-        Notification.select()
-        .where(Notification.user == current_user.id, Notification.read_at.is_null())
-        .order_by(Notification.created_at.desc())
-        .limit(10)
-    )
+    notifications = Notification.unread_of(current_user.id, HOME_NOTIFICATIONS)
+    if len(notifications) < HOME_NOTIFICATIONS:
+        g.unread_notifications = len(notifications)
     return render_template(
         "public/home/index.html", news=news, notifications=notifications,
         requests_in_progress=in_progress(current_user._get_current_object()),

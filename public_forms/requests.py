@@ -17,7 +17,7 @@ RUBRIQUES = {"faire": "Faire une demande", "en-cours": "Mes demandes en cours"}
 
 def in_progress(user):
     """Return (request, last status) of the requests still under way (home page « Suivi de mes demandes »)."""
-    dossiers = list(Dossier.requests_of(user).where(Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
+    dossiers = Dossier.under_way_for(user)
     loaded = wizard.load(dossiers, details=False)
     items = []
     for dossier in dossiers:
@@ -51,7 +51,7 @@ def follow_ups(dossiers):
 @menu_page("requests.index")
 def index():
     """Show « Faire une demande » and « Mes demandes en cours » (the timeline and actions of each request)."""
-    items = follow_ups(list(Dossier.requests_of(current_user._get_current_object())))
+    items = follow_ups(Dossier.listed_for(current_user._get_current_object()))
     rubrique = request.args.get("rubrique")
     if rubrique not in RUBRIQUES:
         rubrique = "en-cours" if items else "faire"

@@ -14,6 +14,7 @@ from flask_wtf.file import FileField
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from models.prepared import prepared
 from models import (
     STATE_LABELS, Anomaly, Card, CardEvent, Dossier, DossierEvent, Payment, PaymentStatus, Procedure, RequestState,
 )
@@ -86,15 +87,22 @@ def load(dossiers, *, details=True):
     if details:
         by_model = _grouped(dossiers, "procedure_id")
         for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
-            data.update({row.dossier_id: row for row in model.select().where(model.dossier.in_(ids))})
-    history = _grouped(DossierEvent.select().where(DossierEvent.dossier.in_(ids))
-                       .order_by(DossierEvent.at, DossierEvent.id), "dossier_id")
-    cards = {card.dossier_id: card for card in Card.select().where(Card.dossier.in_(ids)).order_by(Card.id)}
-    card_history = _grouped(CardEvent.select().where(CardEvent.card.in_([card.id for card in cards.values()]))
-                            .order_by(CardEvent.at, CardEvent.id), "card_id")
-    anomalies = _grouped(Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
-                         .order_by(Anomaly.id), "dossier_id") if details else {}
+            data.update({row.dossier_id: row for row in _data_rows.rows(model, ids)})
+    history = _grouped(_history.rows(ids), "dossier_id")
+    cards = {card.dossier_id: card for card in _cards.rows(ids)}
+    card_history = _grouped(_card_history.rows([card.id for card in cards.values()]), "card_id")
+    anomalies = _grouped(_open_anomalies.rows(ids), "dossier_id") if details else {}
     return Loaded(data, history, cards, card_history, anomalies)
+
+
+# What load() reads, prepared: these pages are the ones every holder opens.
+_data_rows = prepared(lambda model, ids: model.select().where(model.dossier.in_(ids)))
+_history = prepared(lambda ids: DossierEvent.select().where(DossierEvent.dossier.in_(ids))
+                    .order_by(DossierEvent.at, DossierEvent.id))
+_cards = prepared(lambda ids: Card.select().where(Card.dossier.in_(ids)).order_by(Card.id))
+_card_history = prepared(lambda ids: CardEvent.select().where(CardEvent.card.in_(ids)).order_by(CardEvent.at, CardEvent.id))
+_open_anomalies = prepared(lambda ids: Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
+                           .order_by(Anomaly.id))
 
 
 def card_of(dossier, loaded=None):

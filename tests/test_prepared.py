@@ -1,0 +1,46 @@
+"""Prepared queries (issue 10): SQL written once, the right rows for every value, on SQLite and PostgreSQL."""
+import pytest
+
+from models import Notification, User, clock
+from models.prepared import prepared
+
+
+@prepared
+def _notifications_of(user_ids, unread_only):
+    query = Notification.select().where(Notification.user.in_(user_ids)).order_by(Notification.id)
+    return query.where(Notification.read_at.is_null()) if unread_only else query
+
+
+def test_rows_match_the_orm_for_every_value_and_shape(app, make_driver):
+    drivers = [make_driver(state="active") for _ in range(3)]
+    for index, driver in enumerate(drivers):
+        for n in range(index + 1):
+            Notification.create(user=driver, message=f"{driver.id}-{n}", read_at=clock.now() if n == 1 else None)
+    for ids in ([drivers[0].id], [drivers[1].id, drivers[2].id], [], [drivers[2].id]):
+        for unread_only in (False, True):
+            expected = Notification.select().where(Notification.user.in_(ids)).order_by(Notification.id)
+            if unread_only:
+                expected = expected.where(Notification.read_at.is_null())
+            assert [n.message for n in _notifications_of.rows(ids, unread_only)] == [n.message for n in expected]
+    # Each (number of ids, flag) is written once; the values themselves change nothing.
+    assert len(_notifications_of.shapes) == 6
+
+
+def test_signed_in_account_and_counts(app, make_driver):
+    driver = make_driver(state="active")
+    other = make_driver(state="active")
+    Notification.create(user=driver, message="un")
+    Notification.create(user=driver, message="deux")
+    assert User.signed_in(driver.id).email == driver.email
+    assert User.signed_in(other.id).email == other.email
+    assert User.signed_in(10**9) is None
+    assert (Notification.unread_count(driver.id), Notification.unread_count(other.id)) == (2, 0)
+
+
+def test_an_id_used_outside_the_query_is_refused(app):
+    @prepared
+    def broken(user_id):
+        return User.select().where(User.id == (1 if user_id > 0 else 2))
+
+    with pytest.raises(ValueError, match="paramètre"):
+        broken.rows(5)
