@@ -25,10 +25,9 @@ from models import (
     PaymentStatus,
     Procedure,
     RequestState,
+    StateCount,
     User,
-    capped_count,
     clock,
-    COUNT_CAP,
 )
 from services import audit, dossiers, procedures, storage, transitions, uploads
 from services.errors import Refused
@@ -80,6 +79,10 @@ class DossierQueue(StaffModelView):
 
     # « Précédente / Suivante » without counting every file of the queue (the state badges give the counts).
     simple_list_pager = True
+    # 25 files a page by default (the oldest first: what an agent takes next); 50 or 100 on request.
+    page_size = 25
+    can_set_page_size = True
+    page_size_options = (25, 50, 100)
     can_create = False
     can_edit = False
     column_display_actions = False
@@ -160,12 +163,12 @@ class DossierQueue(StaffModelView):
     def state_links(self):
         """Return (label, url, count, active) for the quick state choices above the list (the procedure chosen kept)."""
         state, code = self._chosen(self.state_filter), self._chosen(self.procedure_filter)
-        # The files alone (their joined rows are one each): the count walks the (procedure, state) index only.
-        query = Dossier.visible_to(current_user).where(Dossier.procedure.in_(Procedure.ids_of([code] if code else self.codes)))
-        # One bounded count per state (an index range each), never a GROUP BY over every file.
-        counts = {value: capped_count(query.where(Dossier.state == value)) for value in RequestState}
+        # The counters the database keeps per procedure and state: one small read, never a count over the files.
+        codes = set([code] if code else self.codes) & current_user.procedure_codes()
+        counts = StateCount.of(Procedure.ids_of(codes))
+        counts = {value: counts.get(value, 0) for value in RequestState}
         shown = sum(n for s, n in counts.items() if s not in HIDDEN_BY_DEFAULT)
-        links = [(self.all_label, self._url(None, code), min(shown, COUNT_CAP + 1), state is None)]
+        links = [(self.all_label, self._url(None, code), shown, state is None)]
         for value in RequestState:
             links.append((STATE_LABELS[value], self._url(value.value, code), counts[value], state == value))
         return links

@@ -18,7 +18,7 @@ from peewee import (
     fn,
 )
 
-from models import clock
+from models import clock, counters
 from models.prepared import prepared
 
 db = DatabaseProxy()
@@ -759,6 +759,30 @@ class HistoryStep:
         return "Plateforme"
 
 
+class StateCount(BaseModel):
+    """How many files a procedure holds in a state: kept by triggers on dossier (models/counters.py)."""
+
+    procedure = ForeignKeyField(Procedure, on_delete="CASCADE")
+    state = CharField()
+    count = IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("procedure", "state"), True),)
+
+    @classmethod
+    def of(cls, procedure_ids):
+        """Return {state: files} over these procedures."""
+        totals = {}
+        for row in cls.select().where(cls.procedure.in_(list(procedure_ids))):
+            totals[row.state] = totals.get(row.state, 0) + row.count
+        return totals
+
+    @classmethod
+    def by_procedure(cls, states):
+        """Return {(procedure id, state): files} for these states."""
+        return {(row.procedure_id, row.state): row.count for row in cls.select().where(cls.state.in_(list(states)))}
+
+
 class DossierEvent(HistoryStep, BaseModel):
     """One step of a file's history: who moved it, when, from, to, and why."""
 
@@ -1334,6 +1358,7 @@ class Throttle(BaseModel):
 
 MODELS = [
     Procedure,
+    StateCount,
     SireneEstablishment,
     Approval,
     Organisation,
@@ -1376,9 +1401,23 @@ MODELS = [
 COUNT_CAP = 10_000
 
 
+#: On PostgreSQL, a query the planner expects to return this many times the cap is not counted at all.
+ESTIMATE_MARGIN = 2
+
+
 def capped_count(query, cap=COUNT_CAP):
-    """Return how many rows a query has, up to cap + 1: an exact small count, a bounded cost for a big one."""
-    return query.select(SQL("1")).order_by().limit(cap + 1).count()
+    """Return how many rows a query has, up to cap + 1: an exact small count, a bounded cost for a big one.
+
+    On PostgreSQL the planner's estimate comes first (a plan, no rows read): far beyond the cap, the
+    answer is cap + 1 without walking the cap's rows; near it or below, the rows are counted.
+    """
+    rows = query.select(SQL("1")).order_by()
+    if "Postgres" in type(db.obj).__name__:
+        sql, params = rows.sql()
+        plan = db.execute_sql("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()[0]
+        if plan[0]["Plan"]["Plan Rows"] > ESTIMATE_MARGIN * cap:
+            return cap + 1
+    return rows.limit(cap + 1).count()
 
 
 def normalize_email(email):
@@ -1389,6 +1428,7 @@ def normalize_email(email):
 def create_tables():
     """Create the missing tables and the procedures."""
     db.create_tables(MODELS, safe=True)
+    counters.install(db)
     for code, name in PROCEDURES:
         Procedure.get_or_create(code=code, defaults={"name": name})
     InvoiceSequence.get_or_create(id=1, defaults={"last_number": 0})
