@@ -35,6 +35,36 @@ def queue_email(recipient, template, subject, attachments=(), **context):
     )
 
 
+def notify_many(news):
+    """Tell many holders at once: ``news`` are notify()'s arguments as dicts (user first, with its driver joined).
+
+    Their notifications and messages are written with one statement per table, in the caller's transaction.
+    """
+    notifications, messages = [], []
+    for item in news:
+        item = dict(item)
+        user, message, link, sms_text = item.pop("user"), item.pop("message"), item.pop("link", ""), item.pop("sms_text", None)
+        template, subject = item.pop("template"), item.pop("subject")
+        if user.deleted_at is not None:
+            notify(user, message, link=link, template=template, subject=subject, sms_text=sms_text, **item)
+            continue
+        notifications.append({"user": user.id, "message": message, "link": link})
+        context = {"subject": subject, "user": user, "message": message, "link": link, **item}
+        messages.append({
+            "channel": Channel.EMAIL, "recipient": user.email, "subject": subject, "attachments": "[]",
+            "body_text": render_template(f"mail/{template}.txt", **context),
+            "body_html": render_template(f"mail/{template}.html", **context),
+        })
+        mobile = user.driver.mobile if user.driver else ""
+        if sms_text and mobile:
+            messages.append({"channel": Channel.SMS, "recipient": mobile, "subject": "", "attachments": "[]",
+                             "body_text": sms_text, "body_html": ""})
+    if notifications:
+        Notification.insert_many(notifications).execute()
+    if messages:
+        OutboxMessage.insert_many(messages).execute()
+
+
 def queue_sms(number, text):
     """Queue an SMS in the current transaction."""
     return OutboxMessage.create(channel=Channel.SMS, recipient=number, body_text=text)
