@@ -161,6 +161,27 @@ def time_jobs(url):
         except Exception as error:  # a job failing is a result to print, not a reason to stop measuring
             result = f"ERREUR {error}"
         print(f"| {name} | {time.monotonic() - started:.1f} | {result} |")
+    print(f"| invoices: numbering this month's contract invoices (rolled back, PDFs apart) | {time_invoicing(app):.1f} | |")
+
+
+def time_invoicing(app):
+    """Time the month's contract invoices without their PDFs, in a transaction rolled back (the data set stays)."""
+    from models import clock, db
+    from services import invoices
+
+    with app.app_context():
+        db.connect(reuse_if_open=True)
+        rendering, invoices.render = invoices.render, lambda invoice: invoice
+        try:
+            with db.atomic() as transaction:
+                started = time.monotonic()
+                invoices.monthly_contract_invoices(clock.today().replace(day=1))
+                seconds = time.monotonic() - started
+                transaction.rollback()
+        finally:
+            invoices.render = rendering
+            db.close()
+    return seconds
 
 
 def main():
