@@ -18,7 +18,7 @@ from peewee import (
     fn,
 )
 
-from models import clock, counters
+from models import clock, counters, search
 from models.prepared import prepared
 
 db = DatabaseProxy()
@@ -1429,6 +1429,7 @@ def create_tables():
     """Create the missing tables and the procedures."""
     db.create_tables(MODELS, safe=True)
     counters.install(db)
+    search.install(db)
     for code, name in PROCEDURES:
         Procedure.get_or_create(code=code, defaults={"name": name})
     InvoiceSequence.get_or_create(id=1, defaults={"last_number": 0})

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from models import MODELS, InvoiceSequence, Procedure, PROCEDURES, db
-from models import clock as clock_module, counters
+from models import clock as clock_module, counters, search
 
 TEST_PASSWORD = "Correct-Horse-42!"
 
@@ -28,6 +28,7 @@ def database_url(tmp_path_factory):
         db.drop_tables(MODELS, safe=True, cascade="Postgres" in type(db.obj).__name__)
         db.create_tables(MODELS)
         counters.install(db)
+        search.install(db)
         db.close()
     return url
 
