@@ -115,7 +115,7 @@ class AccountQueueView(StaffModelView):
             driver=user.driver,
             values={field: accounts.field_value(user, field) for field in DRIVER_FIELDS},
             fields=DRIVER_FIELDS,
-            history=list(dossier.history.order_by(DossierEvent.at, DossierEvent.id)),
+            history=list(DossierEvent.with_actors(DossierEvent.dossier, dossier.id)),
             anomalies=list(dossier.anomalies.order_by(Anomaly.created_at, Anomaly.id)),
             consents=list(Consent.select().where(Consent.user == user).order_by(Consent.id)),
             can_process=can_process,

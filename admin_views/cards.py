@@ -189,7 +189,7 @@ class CardView(StaffModelView):
         return self.render(
             "admin/cards/show.html",
             card=card,
-            history=list(card.history.order_by(CardEvent.at, CardEvent.id)),
+            history=list(CardEvent.with_actors(CardEvent.card, card.id)),
             moves=[(event, MOVES[event][0]) for event in transitions.allowed_events(card) if event in MOVES]
             if can_process else [],
             can_process=can_process,

@@ -79,10 +79,6 @@ class DossierQueue(StaffModelView):
 
     # « Précédente / Suivante » without counting every file of the queue (the state badges give the counts).
     simple_list_pager = True
-    # 25 files a page by default (the oldest first: what an agent takes next); 50 or 100 on request.
-    page_size = 25
-    can_set_page_size = True
-    page_size_options = (25, 50, 100)
     can_create = False
     can_edit = False
     column_display_actions = False
@@ -300,12 +296,12 @@ class DossierQueue(StaffModelView):
             "user": user,
             "driver": user.driver,
             "card": Card.select().where(Card.dossier == dossier).order_by(Card.id.desc()).first(),
-            "current": {kind: uploads.current_document(dossier, kind) for kind in kinds},
+            "current": {kind: uploads.current_of(documents, kind) for kind in kinds},
             "documents": [(kind, DOCUMENT_LABELS.get(kind, kind)) for kind in kinds],
             "previous": [d for d in documents if d.replaced_at is not None],
             "document_labels": DOCUMENT_LABELS,
             "askable": self.askable(dossier, data),
-            "history": list(dossier.history.order_by(DossierEvent.at, DossierEvent.id)),
+            "history": list(DossierEvent.with_actors(DossierEvent.dossier, dossier.id)),
             "anomalies": anomalies,
             "open_items": [a for a in anomalies if a.corrected_at is None],
             "changed": [a for a in anomalies if a.corrected_at is not None],

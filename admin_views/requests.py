@@ -2,7 +2,7 @@
 from flask_login import current_user
 
 from admin_views.dossiers import DossierQueue
-from models import Certificate, CqcRequest, Dossier, Driver, Procedure, ProcedureCode, Training, User
+from models import Certificate, CqcRequest, Dossier, Driver, Organisation, Procedure, ProcedureCode, Training, User
 
 PROCEDURE = ProcedureCode.CQC
 
@@ -46,4 +46,6 @@ class CqcRequestView(DossierQueue):
         )
 
     def page_extras(self, dossier, request):
-        return {"training": request.training, "certificate": Certificate.get_or_none(Certificate.training == request.training_id)}
+        training = (Training.select(Training, Organisation).join(Organisation, on=(Training.centre == Organisation.id))
+                    .where(Training.id == request.training_id).get())
+        return {"training": training, "certificate": Certificate.get_or_none(Certificate.training == request.training_id)}

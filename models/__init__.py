@@ -14,6 +14,7 @@ from peewee import (
     IntegerField,
     Model,
     SQL,
+    JOIN,
     TextField,
     fn,
 )
@@ -749,6 +750,14 @@ class Dossier(BaseModel):
 
 class HistoryStep:
     """What a file's and a card's history rows share: who made the step, as people read it."""
+
+    @classmethod
+    def with_actors(cls, owner_field, owner_id):
+        """Return the steps of one file (or card), oldest first, their actors joined (no query per step)."""
+        return (cls.select(cls, User, Staff)
+                .join(User, JOIN.LEFT_OUTER, on=(cls.user == User.id), attr="user")
+                .switch(cls).join(Staff, JOIN.LEFT_OUTER, on=(cls.staff == Staff.id), attr="staff")
+                .where(owner_field == owner_id).order_by(cls.at, cls.id))
 
     @property
     def actor(self):

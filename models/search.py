@@ -11,6 +11,10 @@ SEARCHED = [
     ("driver", "licence_number"),
     ("card", "number"),
     ("card", "last_name"),
+    ("outboxmessage", "recipient"),
+    ("outboxmessage", "subject"),
+    ("auditlog", "action"),
+    ("auditlog", "target"),
 ]
 
 

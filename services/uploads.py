@@ -13,6 +13,12 @@ def current_document(dossier, kind):
     )
 
 
+def current_of(documents, kind):
+    """Return, among a file's documents already read, the current one of this kind (as current_document does)."""
+    current = [d for d in documents if d.kind == kind and d.replaced_at is None]
+    return max(current, key=lambda d: d.id) if current else None
+
+
 def save_document(dossier, kind, file_storage, accepts=storage.ANY_DOCUMENT):
     """Store an upload (type checked on content against `accepts`) as the file's current document of that kind.
 
