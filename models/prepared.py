@@ -71,7 +71,8 @@ class Prepared:
         sql, params = self.build(*stand_ins).sql()
         # Each parameter is a constant of the shape, or the place of a value: (position, index in a list).
         slots = [where.get(param, param) if _bound(param) else param for param in params]
-        if sum(1 for slot in slots if isinstance(slot, _Place)) != len(where):
+        # Every id must reach the SQL (an id used once in Python would be frozen in the kept SQL); one may appear twice.
+        if {slot for slot in slots if isinstance(slot, _Place)} != set(where.values()):
             raise ValueError(f"{self.build.__qualname__}: chaque identifiant doit être un paramètre de la requête")
         return sql, slots
 

@@ -7,6 +7,8 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
+from peewee import SQL, Value
+
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -66,9 +68,9 @@ class Loaded:
     """What the follow-up pages show of a holder's files, read in a constant number of queries (no query per file)."""
 
     data: dict
-    history: dict
     cards: dict
-    card_history: dict
+    #: {file id: its statuses, then its card's, oldest first}.
+    steps: dict
     anomalies: dict
 
 
@@ -80,7 +82,7 @@ def _grouped(rows, key):
 
 
 def load(dossiers, *, details=True):
-    """Read the histories and cards (and theirs) of some files, a query per table; ``details`` adds their data rows
+    """Read the cards and statuses (files' and cards' in one query) of some files; ``details`` adds their data rows
     and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
     ids = [dossier.id for dossier in dossiers]
     data = {}
@@ -88,19 +90,36 @@ def load(dossiers, *, details=True):
         by_model = _grouped(dossiers, "procedure_id")
         for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
             data.update({row.dossier_id: row for row in _data_rows.rows(model, ids)})
-    history = _grouped(_history.rows(ids), "dossier_id")
     cards = {card.dossier_id: card for card in _cards.rows(ids)}
-    card_history = _grouped(_card_history.rows([card.id for card in cards.values()]), "card_id")
+    steps = {}
+    for event in _statuses.rows(ids):
+        if event.card_id is None:
+            steps.setdefault(event.dossier_id, []).append(
+                Milestone(event.at, event.to_state, event.comment if event.event == "reject" else ""))
+        elif cards.get(event.dossier_id) is not None and cards[event.dossier_id].id == event.card_id:
+            steps.setdefault(event.dossier_id, []).append(Milestone(event.at, event.to_state))
     anomalies = _grouped(_open_anomalies.rows(ids), "dossier_id") if details else {}
-    return Loaded(data, history, cards, card_history, anomalies)
+    return Loaded(data, cards, steps, anomalies)
+
+
+def _statuses_of(ids):
+    """The files' history, then their cards' (each oldest first), as one list of rows."""
+    files = DossierEvent.select(
+        DossierEvent.dossier.alias("dossier_id"), Value(None).alias("card_id"), DossierEvent.at, DossierEvent.id,
+        DossierEvent.event, DossierEvent.to_state, DossierEvent.comment,
+    ).where(DossierEvent.dossier.in_(ids))
+    cards = CardEvent.select(
+        Card.dossier.alias("dossier_id"), CardEvent.card.alias("card_id"), CardEvent.at, CardEvent.id, CardEvent.event,
+        CardEvent.to_state, CardEvent.comment,
+    ).join(Card).where(Card.dossier.in_(ids))
+    return files.union_all(cards).order_by(SQL("dossier_id"), SQL("card_id").asc(nulls="first"), SQL("at"),
+                                           SQL("id")).namedtuples()
 
 
 # What load() reads, prepared: these pages are the ones every holder opens.
 _data_rows = prepared(lambda model, ids: model.select().where(model.dossier.in_(ids)))
-_history = prepared(lambda ids: DossierEvent.select().where(DossierEvent.dossier.in_(ids))
-                    .order_by(DossierEvent.at, DossierEvent.id))
 _cards = prepared(lambda ids: Card.select().where(Card.dossier.in_(ids)).order_by(Card.id))
-_card_history = prepared(lambda ids: CardEvent.select().where(CardEvent.card.in_(ids)).order_by(CardEvent.at, CardEvent.id))
+_statuses = prepared(_statuses_of)
 _open_anomalies = prepared(lambda ids: Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
                            .order_by(Anomaly.id))
 
@@ -114,14 +133,13 @@ def card_of(dossier, loaded=None):
 
 def timeline(dossier, loaded=None):
     """Return the statuses a request went through, then its card's, oldest first."""
-    events = (loaded.history.get(dossier.id, []) if loaded is not None
-              else dossier.history.order_by(DossierEvent.at, DossierEvent.id))
+    if loaded is not None:
+        return loaded.steps.get(dossier.id, [])
+    events = dossier.history.order_by(DossierEvent.at, DossierEvent.id)
     steps = [Milestone(e.at, e.to_state, e.comment if e.event == "reject" else "") for e in events]
-    card = card_of(dossier, loaded)
+    card = card_of(dossier)
     if card is not None:
-        card_events = (loaded.card_history.get(card.id, []) if loaded is not None
-                       else card.history.order_by(CardEvent.at, CardEvent.id))
-        steps += [Milestone(e.at, e.to_state) for e in card_events]
+        steps += [Milestone(e.at, e.to_state) for e in card.history.order_by(CardEvent.at, CardEvent.id)]
     return steps
 
 

@@ -1,7 +1,9 @@
 """Prepared queries (issue 10): SQL written once, the right rows for every value, on SQLite and PostgreSQL."""
+import os
+
 import pytest
 
-from models import Notification, User, clock
+from models import Notification, User, clock, db
 from models.prepared import prepared
 
 
@@ -44,3 +46,18 @@ def test_an_id_used_outside_the_query_is_refused(app):
 
     with pytest.raises(ValueError, match="paramètre"):
         broken.rows(5)
+
+
+@pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="pool PostgreSQL uniquement")
+def test_the_pool_pings_a_connection_only_after_it_idled(app, monkeypatch):
+    pool = db.obj
+    pings = []
+    checked = pool._adapter.is_connection_closed
+    monkeypatch.setattr(pool._adapter, "is_connection_closed", lambda conn: pings.append(1) or checked(conn))
+    db.close()
+    db.connect()  # back a moment ago: no round trip
+    assert pings == [] and db.execute_sql("SELECT 1").fetchone() == (1,)
+    monkeypatch.setattr(pool, "PING_AFTER", 0)
+    db.close()
+    db.connect()  # idle longer than PING_AFTER: checked as peewee's pool does
+    assert pings == [1]
