@@ -105,6 +105,25 @@ def test_the_queue_shows_sent_requests_oldest_first_without_drafts_or_cancelled_
     assert "BROUILLON" in drafts and "ANCIEN" not in drafts
 
 
+def test_suivante_continues_after_the_last_file_shown_in_the_queue_order(client, agent, sent, clock):
+    files = []
+    for n in range(27):
+        files.append(sent(last_name=f"Titulaire{n:02d}"))
+        if n % 3:
+            clock.advance(minutes=5)  # some files sent at the same second: the number breaks the tie
+    first = text(client.get(QUEUE))
+    shown = re.findall(r'/demande/(\d+)"', first)
+    assert shown == [str(f.id) for f in files[:25]] and "Première page" not in first
+    following = re.search(r'href="([^"]+apres=[^"]+)">Suivante', first).group(1)
+    second = text(client.get(following))
+    assert re.findall(r'/demande/(\d+)"', second) == [str(f.id) for f in files[25:]]
+    assert "Suivante" not in second and "Première page" in second
+    # Sorted otherwise, the pages are numbered; a forged « apres » is the first page, never an error.
+    assert "page=1" in text(client.get(QUEUE + "?sort=1&desc=1"))
+    for forged in ("x~y", "2026-01-01T00:00:00~99999999999", "~", "2026-13-45T99:00~1"):
+        assert client.get(QUEUE + "?apres=" + forged).status_code == 200
+
+
 def test_the_queue_searches_by_name_email_and_licence(client, agent, sent):
     sent(last_name="Dupont", email="dupont@exemple.fr", licence_number="13DU00001")
     sent(last_name="Durand", email="durand@exemple.fr", licence_number="13DR00002")
