@@ -38,6 +38,15 @@ class CqcRequestView(DossierQueue):
             .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
+    def get_query(self):
+        # The list reads only the columns it shows (the file page reads whole rows through scoped_query()).
+        return super().get_query().select(
+            Dossier.id, Dossier.state, Dossier.submitted_at, Dossier.procedure, Dossier.user, Dossier.organisation,
+            Procedure.id, Procedure.code, Procedure.name, User.id, User.last_name, User.first_name, User.email,
+            Driver.id, Driver.licence_number, CqcRequest.id, CqcRequest.training, Training.id, Training.kind,
+            Training.category,
+        )
+
     def search_clause(self, term):
         like = f"%{term}%"
         return (
