@@ -90,7 +90,9 @@ def load(dossiers, *, details=True):
         by_model = _grouped(dossiers, "procedure_id")
         for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
             data.update({row.dossier_id: row for row in _data_rows.rows(model, ids)})
-    cards = {card.dossier_id: card for card in _cards.rows(ids)}
+    # Only an accepted file has a card.
+    accepted = [dossier.id for dossier in dossiers if dossier.state == RequestState.ACCEPTEE]
+    cards = {card.dossier_id: card for card in _cards.rows(accepted)} if accepted else {}
     steps = {}
     for event in _statuses.rows(ids):
         if event.card_id is None:

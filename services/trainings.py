@@ -71,6 +71,10 @@ def issue_certificate(training):
     return certificate
 
 
+#: Certificates warned at most per run (12,000 a day; about 550 certificates end each day at national scale).
+WARNINGS_PER_RUN = 500
+
+
 def warn_expiring():
     """Warn drivers whose certificate ends soon and who sent no CQC request for its training."""
     from models import CqcRequest, RequestState
@@ -91,7 +95,8 @@ def warn_expiring():
         ~fn.EXISTS(sent),
     )
     count = 0
-    for certificate in due:
+    # The soonest ends first, WARNINGS_PER_RUN at most: the hourly runs drain any backlog within the day.
+    for certificate in due.order_by(Certificate.expires_on, Certificate.id).limit(WARNINGS_PER_RUN):
         with db.atomic():
             notices.certificate_expiring(certificate)
             Certificate.update(warned_at=clock.now()).where(Certificate.id == certificate.id).execute()
