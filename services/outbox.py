@@ -35,36 +35,6 @@ def queue_email(recipient, template, subject, attachments=(), **context):
     )
 
 
-def notify_many(news):
-    """Tell many holders at once: ``news`` are notify()'s arguments as dicts (user first, with its driver joined).
-
-    Their notifications and messages are written with one statement per table, in the caller's transaction.
-    """
-    notifications, messages = [], []
-    for item in news:
-        item = dict(item)
-        user, message, link, sms_text = item.pop("user"), item.pop("message"), item.pop("link", ""), item.pop("sms_text", None)
-        template, subject = item.pop("template"), item.pop("subject")
-        if user.deleted_at is not None:
-            notify(user, message, link=link, template=template, subject=subject, sms_text=sms_text, **item)
-            continue
-        notifications.append({"user": user.id, "message": message, "link": link})
-        context = {"subject": subject, "user": user, "message": message, "link": link, **item}
-        messages.append({
-            "channel": Channel.EMAIL, "recipient": user.email, "subject": subject, "attachments": "[]",
-            "body_text": render_template(f"mail/{template}.txt", **context),
-            "body_html": render_template(f"mail/{template}.html", **context),
-        })
-        mobile = user.driver.mobile if user.driver else ""
-        if sms_text and mobile:
-            messages.append({"channel": Channel.SMS, "recipient": mobile, "subject": "", "attachments": "[]",
-                             "body_text": sms_text, "body_html": ""})
-    if notifications:
-        Notification.insert_many(notifications).execute()
-    if messages:
-        OutboxMessage.insert_many(messages).execute()
-
-
 def queue_sms(number, text):
     """Queue an SMS in the current transaction."""
     return OutboxMessage.create(channel=Channel.SMS, recipient=number, body_text=text)
@@ -75,15 +45,37 @@ def notify(user, message, *, link="", template, subject, sms_text=None, **contex
 
     What concerns the work of a deleted member goes to their organisation's administrators.
     """
-    if user.deleted_at is not None:
-        for admin in user.organisation.administrators():
-            notify(admin, message, link=link, template=template, subject=subject, sms_text=sms_text, **context)
-        return
-    Notification.create(user=user, message=message, link=link)
-    queue_email(user.email, template, subject, user=user, message=message, link=link, **context)
-    mobile = user.driver.mobile if user.driver else ""
-    if sms_text and mobile:
-        queue_sms(mobile, sms_text)
+    notify_many([dict(context, user=user, message=message, link=link, template=template, subject=subject,
+                      sms_text=sms_text)])
+
+
+def notify_many(news):
+    """Tell many holders at once: ``news`` are notify()'s arguments as dicts (its driver joined to each user).
+
+    Their notifications and messages are written with one statement per table, in the caller's transaction.
+    """
+    notifications, messages = [], []
+    for item in news:
+        context = dict(item)
+        user, sms_text, template = context.pop("user"), context.pop("sms_text", None), context.pop("template")
+        context.setdefault("link", "")
+        recipients = [user] if user.deleted_at is None else list(user.organisation.administrators())
+        for recipient in recipients:
+            notifications.append({"user": recipient.id, "message": context["message"], "link": context["link"]})
+            rendered = {**context, "user": recipient}
+            messages.append({
+                "channel": Channel.EMAIL, "recipient": recipient.email, "subject": context["subject"], "attachments": "[]",
+                "body_text": render_template(f"mail/{template}.txt", **rendered),
+                "body_html": render_template(f"mail/{template}.html", **rendered),
+            })
+            mobile = recipient.driver.mobile if recipient.driver else ""
+            if sms_text and mobile:
+                messages.append({"channel": Channel.SMS, "recipient": mobile, "subject": "", "attachments": "[]",
+                                 "body_text": sms_text, "body_html": ""})
+    if notifications:
+        Notification.insert_many(notifications).execute()
+    if messages:
+        OutboxMessage.insert_many(messages).execute()
 
 
 def _lease():
