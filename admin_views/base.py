@@ -3,7 +3,7 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_admin.contrib.peewee import ModelView
 from flask_login import current_user
 
-from services import audit
+from services import audit, fields
 from services.formatting import date_fr, datetime_fr
 
 
@@ -40,6 +40,10 @@ class StaffAccess:
         return refuse()
 
 
+#: The highest page number a list accepts (a larger one asks for page 100,000, empty in practice).
+MAX_PAGE = 100_000
+
+
 class StaffModelView(StaffAccess, ModelView):
     """A model view with safe defaults: no deletion, no silent cascade, French search, audited changes."""
 
@@ -60,6 +64,10 @@ class StaffModelView(StaffAccess, ModelView):
         return None
 
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        # What the address bar carries is typed by anyone: a NUL in a search term, a page number beyond any
+        # list or below zero are cleaned here, for every list, rather than reaching the database.
+        search = fields.strip(search) or None
+        page = min(max(page or 0, 0), MAX_PAGE)
         # Views that join in get_query() search themselves (search_clause): Flask-Admin would join twice.
         g.admin_search = search
         if type(self).search_clause is not StaffModelView.search_clause:

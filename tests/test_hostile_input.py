@@ -65,3 +65,11 @@ def test_an_optional_field_left_out_of_the_request_is_empty(client, admin):
         "delivery_city": "Flers"})
     assert response.status_code == 302
     assert TachographRequest.get(TachographRequest.dossier == dossier).delivery_address_extra == ""
+
+
+@pytest.mark.parametrize("query", ["search=%00", "search=ab%00cd", "page=-5", "page=99999999999999999999",
+                                   "apres=%00~1", "apres=2026-01-01T00:00:00~99999999999"])
+def test_no_staff_list_answers_500_to_what_the_address_bar_carries(client, make_staff, login_staff, query):
+    login_staff(make_staff(role="local_admin"))
+    for queue in ("cqc_requests", "account_queue", "outbox", "audit"):
+        assert client.get(f"/admin/{queue}/?{query}").status_code == 200, queue
