@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from models.clock import today as today_in_france  # deadlines and dates shown are France's
 from models import (
     Approval, Card, Contract, Dossier, Invoice, Notification, OrgKind, Organisation, ProcedureCode, RequestState, Role,
     Tariff, User,
@@ -67,7 +68,7 @@ def test_subscribing_tells_the_24_hour_promise_on_the_home_page(client, admin):
     assert Dossier.get_by_id(dossier.id).state == RequestState.ENVOYEE
     assert Dossier.get_by_id(dossier.id).organisation_id == admin.organisation_id
     home = page_of(client.get("/"))
-    assert f"{dt.date.today():%d/%m/%Y} - {SUBMITTED}" in home
+    assert f"{today_in_france():%d/%m/%Y} - {SUBMITTED}" in home
     assert last_email(admin.email).subject == "Votre contrat TACHY a été pris en compte"
     page = page_of(client.get("/mon-contrat/"))
     assert "Votre numéro de contrat vous sera communiqué d'ici 24 heures." in page and "Souscrire" not in page

@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from models.clock import today as today_in_france  # deadlines and dates shown are France's
 from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email, open_menu
 from tests.e2e.test_guides import HOME_TITLE, field, public_login, staff_login
 
@@ -99,7 +100,7 @@ def test_guide_000_designer_des_gestionnaires(live, new_page, deliver):
     admin.get_by_role("button", name="Valider ma demande").click()
     expect(admin.get_by_role("status").filter(has_text=SUBMITTED).first).to_be_visible()
     admin.get_by_role("link", name="Accueil", exact=True).first.click()
-    today = dt.date.today().strftime("%d/%m/%Y")
+    today = today_in_france().strftime("%d/%m/%Y")
     expect(admin.get_by_text(f"{today} - {SUBMITTED}")).to_be_visible()
 
     # ETAPE 2 to 5 – « Mes gestionnaires » → « Ajouter un gestionnaire »; « Annuler » resets the fields.

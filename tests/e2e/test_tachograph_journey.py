@@ -1,13 +1,13 @@
 """Guide 000's purpose in a real browser: a manager adds a driver, requests his tachograph driver card with uploads,
 staff ask for information, the manager answers, staff accept and ship; the card appears in « Mes Cartes » and
 « Supervision », then on the monthly invoice the administrator downloads."""
-import datetime as dt
 import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from models.clock import today as today_in_france  # deadlines and dates shown are France's
 from tests.cqc_files import pdf, png
 from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email, open_menu
 from tests.e2e.test_guides import HOME_TITLE, field, public_login, staff_login
@@ -131,7 +131,7 @@ def test_a_manager_orders_a_driver_card_that_ends_on_the_monthly_invoice(live, n
     from services import invoices
 
     with live.database():
-        assert invoices.monthly_contract_invoices(dt.date.today().replace(day=1)) == 1
+        assert invoices.monthly_contract_invoices(today_in_france().replace(day=1)) == 1
     admin = new_page()
     admin.goto("/connexion")
     public_login(admin, ADMIN, TEST_PASSWORD)
