@@ -28,13 +28,32 @@ def refuse():
     abort(403)
 
 
+def can_manage_reference_data(member):
+    """May this staff member keep the reference data (approvals, Sirene, news, tariffs, procedures, subscriptions)?"""
+    return member.is_local_admin or member.manages_reference_data
+
+
 class StaffAccess:
-    """Only active staff reach the view; ``local_admin_only`` narrows it to local administrators."""
+    """Only active staff reach the view; ``local_admin_only`` narrows it to local administrators, ``reference_data``
+    to them and the agents holding the habilitation « Données de référence ».
+
+    Flask-Admin asks is_accessible() before every route a view exposes (list, forms, actions, imports) and
+    before showing it in the menu: this is the one place a back-office view's access is decided.
+    """
 
     local_admin_only = False
+    reference_data = False
 
     def is_accessible(self):
-        return is_staff() and (not self.local_admin_only or current_user.is_local_admin)
+        return is_staff() and self.can_access(current_user)
+
+    def can_access(self, member):
+        """May this active staff member use the view?"""
+        if self.local_admin_only:
+            return member.is_local_admin
+        if self.reference_data:
+            return can_manage_reference_data(member)
+        return True
 
     def inaccessible_callback(self, name, **kwargs):
         return refuse()

@@ -84,7 +84,7 @@ def _in_force(view, context, tariff, name):
 class TariffView(StaffModelView):
     """Dated prices: a new price is a new row from its start date; an existing tariff is never edited."""
 
-    local_admin_only = True
+    reference_data = True
     can_edit = False
     list_template = "admin/money/tariffs_list.html"
     column_list = ("product", "amount_ht", "vat_rate", "start_date", "in_force")

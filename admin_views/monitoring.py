@@ -1,11 +1,32 @@
 """What the platform did: the e-mail and SMS outbox, and the audit log."""
-from flask import abort
+import re
+
+from flask import abort, current_app
 from flask_admin import expose
 from markupsafe import Markup, escape
 from peewee import JOIN
 
 from admin_views.base import ReadOnlyView, when
 from models import AuditLog, OutboxMessage, OUTBOX_STATUS_LABELS, Staff, User
+
+#: What staff read in place of the secret part of a link (password creation, activation, correction).
+MASK = "••••"
+
+
+def token_links(url_map):
+    """Return a pattern finding, in any text, the secret part of a link to a route that takes a token.
+
+    The routes are read from the application, so a new kind of link is masked as soon as it exists.
+    """
+    prefixes = set()
+    for rule in url_map.iter_rules():
+        if "token" in rule.arguments:
+            before = re.split(r"<(?:[^:>]+:)?token>", rule.rule)[0]
+            # Any other parameter before the token stands for one path segment.
+            prefixes.add("[^/]+".join(re.escape(part) for part in re.split(r"<[^>]+>", before)))
+    if not prefixes:
+        return re.compile(r"(?!)")
+    return re.compile("(" + "|".join(sorted(prefixes)) + r")[^/\s\"'<>?#&]+")
 
 
 class OutboxView(ReadOnlyView):
@@ -30,18 +51,26 @@ class OutboxView(ReadOnlyView):
         "sent_at": when("sent_at"),
         "channel": lambda v, c, m, n: "E-mail" if m.channel == "email" else "SMS",
         "status": lambda v, c, m, n: OUTBOX_STATUS_LABELS.get(m.status, m.status),
-        "subject": lambda v, c, m, n: m.subject or m.body_text[:60],
+        "subject": lambda v, c, m, n: v.masked(m.subject) or v.masked(m.body_text)[:60],
     }
     column_default_sort = ("id", True)
     column_searchable_list = (OutboxMessage.recipient, OutboxMessage.subject)
     search_hint = "Destinataire ou objet"
     column_filters = ("status", "channel")
+    #: The pattern of links carrying a token, read from the application once.
+    _token_links = None
+
+    def masked(self, text):
+        """Return a message's text with the secret part of its password and activation links hidden."""
+        if self._token_links is None:
+            self._token_links = token_links(current_app.url_map)
+        return self._token_links.sub(lambda match: match.group(1) + MASK, text or "")
 
     @expose("/html/<int:message_id>")
     def html(self, message_id):
-        """Serve a message's HTML body alone, for the sandboxed frame of the details page."""
+        """Serve a message's HTML body alone (links with a token masked), for the sandboxed frame of the details page."""
         message = OutboxMessage.get_or_none(OutboxMessage.id == message_id) or abort(404)
-        body = message.body_html or f"<pre>{escape(message.body_text)}</pre>"
+        body = self.masked(message.body_html) or f"<pre>{escape(self.masked(message.body_text))}</pre>"
         # Links open in a new tab so a person can follow them from the back office.
         body = body.replace("<head>", '<head><base target="_blank">', 1) if "<head>" in body else '<base target="_blank">' + body
         return body, 200, {

@@ -1,4 +1,5 @@
-"""Reference data staff keep: approvals (« agréments »), the Sirene registry, procedures, subscriptions, news."""
+"""Reference data (approvals, the Sirene registry, procedures, subscriptions, news): local administrators keep it,
+and the agents they give the habilitation « Données de référence »."""
 import csv
 import io
 
@@ -39,6 +40,7 @@ class ApprovalForm(BaseForm):
 class ApprovalView(StaffModelView):
     """Approvals recorded on behalf of the DREAL; recording one e-mails « Agrément CFA » to the centre."""
 
+    reference_data = True
     list_template = "admin/approvals/list.html"
     can_edit = False
     column_list = ("siret", "number", "category", "trainings", "email", "granted_on", "notified_at")
@@ -100,6 +102,7 @@ class ApprovalView(StaffModelView):
 class SireneView(ReadOnlyView):
     """The local copy of INSEE's Sirene register, used to check SIRETs."""
 
+    reference_data = True
     list_template = "admin/approvals/sirene_list.html"
     column_list = ("siret", "name", "state", "address", "postal_code", "city", "updated_at")
     column_labels = {
@@ -138,6 +141,7 @@ class SireneView(ReadOnlyView):
 class ProcedureView(ReadOnlyView):
     """The procedures (« démarches ») of the platform."""
 
+    reference_data = True
     column_list = ("code", "name")
     column_labels = {"code": "Code", "name": "Démarche"}
 
@@ -159,7 +163,7 @@ class SubscriptionForm(BaseForm):
 class SubscriptionView(StaffModelView):
     """The service's subscriptions (« abonnements ») to procedures (guide 003, action 1)."""
 
-    local_admin_only = True
+    reference_data = True
     column_list = ("procedure", "access_modality", "start_date", "notification_email")
     column_labels = {
         "procedure": "Démarche",
@@ -207,6 +211,7 @@ class SubscriptionView(StaffModelView):
 class NewsView(StaffModelView):
     """« Nouveautés » shown on every home page."""
 
+    reference_data = True
     column_list = ("published_on", "text", "visible")
     column_labels = {"published_on": "Publiée le", "text": "Texte", "visible": "Visible"}
     form_columns = ("text", "published_on", "visible")

@@ -23,6 +23,9 @@ class AgentEditForm(BaseForm):
     first_name = StringField("Prénom", [DataRequired(REQUIRED), Length(max=120)])
     last_name = StringField("Nom", [DataRequired(REQUIRED), Length(max=120)])
     procedures = SelectMultipleField("Habilitations (démarches)", coerce=int)
+    manages_reference_data = BooleanField(
+        "Données de référence (agréments, registre Sirene, nouveautés, tarifs, démarches, abonnements)"
+    )
     active = BooleanField("Compte actif")
 
 
@@ -37,6 +40,12 @@ def _habilitations(view, context, member, name):
     if member.is_local_admin:
         return "Toutes (administrateur local)"
     return ", ".join(h.procedure.code for h in member.habilitations) or "—"
+
+
+def _reference_data(view, context, member, name):
+    if member.is_local_admin:
+        return "Oui (administrateur local)"
+    return "Oui" if member.manages_reference_data else "Non"
 
 
 def _status(view, context, member, name):
@@ -57,7 +66,8 @@ class StaffView(StaffModelView):
     """Local administrators and agents of the instructing service."""
 
     local_admin_only = True
-    column_list = ("last_name", "first_name", "email", "role", "manages_files", "habilitations", "status", "last_login_at")
+    column_list = ("last_name", "first_name", "email", "role", "manages_files", "habilitations", "reference_data", "status",
+                   "last_login_at")
     column_labels = {
         "last_name": "Nom",
         "first_name": "Prénom",
@@ -65,12 +75,14 @@ class StaffView(StaffModelView):
         "role": "Rôle",
         "manages_files": "Gestion des télédossiers",
         "habilitations": "Habilitations",
+        "reference_data": "Données de référence",
         "status": "Compte",
         "last_login_at": "Dernière connexion",
     }
     column_formatters = {
         "role": lambda v, c, m, n: STAFF_ROLE_LABELS.get(m.role, m.role),
         "habilitations": _habilitations,
+        "reference_data": _reference_data,
         "status": _status,
         "last_login_at": when("last_login_at"),
     }
@@ -112,6 +124,7 @@ class StaffView(StaffModelView):
                 member.active = form.active.data
                 member.save()
                 staff_service.set_habilitations(member, self._chosen(form), current_user._get_current_object())
+                staff_service.set_reference_data(member, form.manages_reference_data.data, current_user._get_current_object())
         except Refused as refusal:
             form.email.errors.append(refusal.message)
             flash(refusal.message, "error")
@@ -127,13 +140,14 @@ class StaffView(StaffModelView):
                 member.active = form.active.data
             member.save()
             staff_service.set_habilitations(member, self._chosen(form), current_user._get_current_object())
+            staff_service.set_reference_data(member, form.manages_reference_data.data, current_user._get_current_object())
         return True
 
     @expose("/renvoyer/<int:member_id>", methods=["POST"])
     def resend(self, member_id):
-        """Send a new activation link to a staff member who has not activated the account."""
+        """Send a new activation link to a staff member who has not activated the account (written in the audit log)."""
         member = Staff.get_or_none(Staff.id == member_id) or abort(404)
         with db.atomic():
-            staff_service.send_activation(member)
+            staff_service.resend_activation(member, current_user._get_current_object())
         flash(f"Un nouveau lien d'activation est envoyé à {member.email}.", "success")
         return redirect(url_for(".index_view"))

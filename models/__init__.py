@@ -562,6 +562,8 @@ class Staff(UserMixin, BaseModel):
     last_name = CharField(default="")
     #: The role « Gestion des télédossiers »: a local administrator processes files only with it.
     manages_files = BooleanField(default=False)
+    #: The habilitation « Données de référence »: an agent keeps approvals, Sirene, news, tariffs and subscriptions.
+    manages_reference_data = BooleanField(default=False)
     active = BooleanField(default=True)
     created_by = ForeignKeyField("self", null=True, backref="created", on_delete="SET NULL")
     created_at = DateTimeField(default=_now)

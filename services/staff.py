@@ -25,9 +25,24 @@ def send_activation(member, subject="Activez votre compte du back-office Hub Pro
                        link=outbox.public_url("password.welcome", token=raw))
 
 
+def resend_activation(member, by):
+    """E-mail a fresh activation link (the old one dies), and write who sent it in the audit log."""
+    send_activation(member)
+    audit.record("Lien d'activation renvoyé", member.email, staff=by)
+
+
 def send_reset(member):
     """Queue a staff password reset link (« Mot de passe oublié »)."""
     send_activation(member, "Mot de passe du back-office Hub Pro Transport")
+
+
+def set_reference_data(member, granted, by):
+    """Give or withdraw the habilitation « Données de référence »; a change is written in the audit log."""
+    if member.manages_reference_data == granted:
+        return
+    Staff.update(manages_reference_data=granted).where(Staff.id == member.id).execute()
+    member.manages_reference_data = granted
+    audit.record("Habilitation « Données de référence » " + ("accordée" if granted else "retirée"), member.email, staff=by)
 
 
 def set_habilitations(member, procedures, by):
