@@ -1,21 +1,25 @@
 """Hub Pro Transport: the application factory."""
+import datetime as dt
 import os
 import secrets
 import time
 
 import click
-from flask import Flask
+from flask import Flask, flash, g, request, session
 from flask_babel import Babel
-from flask_login import LoginManager
+from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
 from playhouse.db_url import connect, register_database
 from playhouse.pool import PooledPostgresqlDatabase
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models
 from models import db
 
 #: Settings read from the environment (and an optional instance/config.py), with their defaults.
 DEFAULTS = {
+    #: development (scripts/run.sh), test (the suite) or production: production refuses unsafe settings.
+    "HUBPRO_ENV": "development",
     "SECRET_KEY": None,
     "DATABASE_URL": None,
     "MAIL_SERVER": "",
@@ -44,9 +48,23 @@ DEFAULTS = {
     "LOGIN_SLOWDOWN_SECONDS": 1.0,
     #: Account creations and « Mot de passe oublié » requests allowed per IP address and hour.
     "FORM_RATE_LIMIT": 20,
+    #: Login attempts allowed per IP address (Flask-Limiter's notation), whatever the accounts tried.
+    "LOGIN_RATE_LIMIT": "30 per minute;300 per hour",
+    #: Where the limits per address are counted: memory:// (one process) or redis://… (shared by every node).
+    "RATELIMIT_STORAGE_URI": "memory://",
+    #: How many reverse proxies (load balancers) stand in front of the app and set X-Forwarded-For/-Proto.
+    "TRUSTED_PROXIES": 0,
+    #: A staff session ends after this many idle minutes, and after this many hours in all.
+    "STAFF_IDLE_MINUTES": 30,
+    "STAFF_SESSION_HOURS": 10,
+    #: Staff log in with a code from an authenticator application (always in production).
+    "STAFF_SECOND_FACTOR": False,
 }
-INT_SETTINGS = {"MAIL_PORT", "LINK_VALIDITY_HOURS", "SIRENE_API_TIMEOUT", "FORM_RATE_LIMIT"}
-BOOL_SETTINGS = {"MAIL_USE_TLS"}
+INT_SETTINGS = {
+    "MAIL_PORT", "LINK_VALIDITY_HOURS", "SIRENE_API_TIMEOUT", "FORM_RATE_LIMIT", "TRUSTED_PROXIES",
+    "STAFF_IDLE_MINUTES", "STAFF_SESSION_HOURS",
+}
+BOOL_SETTINGS = {"MAIL_USE_TLS", "STAFF_SECOND_FACTOR"}
 
 #: The consent boxes of the driver account form (guide 001 asks for 4, guide 004 for 3).
 DRIVER_CONSENTS = [
@@ -68,10 +86,12 @@ def create_app(test_config=None):
     app.config.update(_settings_from_environment())
     if test_config:
         app.config.update(test_config)
-    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app)
     app.config["STORAGE_DIR"] = app.config["STORAGE_DIR"] or os.path.join(app.instance_path, "files")
 
     init_db(app)
+    _check_environment(app)
+    app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app)
+    _init_security(app)
     _init_login(app)
     CSRFProtect(app)
     Babel(app)
@@ -101,6 +121,65 @@ def _settings_from_environment():
             value = value.lower() in ("1", "true", "yes", "oui")
         settings[name] = value
     return settings
+
+
+def _check_environment(app):
+    """Refuse an unknown environment, and in production every setting left at its public default."""
+    from services import production
+
+    environment = app.config["HUBPRO_ENV"]
+    if environment not in production.ENVIRONMENTS:
+        raise production.UnsafeProduction(
+            f"HUBPRO_ENV={environment} est inconnu : choisissez development, test ou production."
+        )
+    if environment == "production":
+        app.config["STAFF_SECOND_FACTOR"] = True
+        with app.app_context():
+            db.connect(reuse_if_open=True)
+            try:
+                production.refuse_unsafe(app.config, DEFAULTS)
+            finally:
+                db.close()
+
+
+def _init_security(app):
+    """Cookies, proxies, limits per address and the headers every answer carries."""
+    from services.limits import limiter, too_many
+
+    https = app.config["PUBLIC_BASE_URL"].startswith("https://")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=https,
+    )
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    limiter.init_app(app)
+    app.register_error_handler(429, too_many)
+
+    @app.before_request
+    def _nonce():
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def _headers(response):
+        nonce = g.get("csp_nonce", "")
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # A link's secret (/mot-de-passe/<token>, …) must never leave in a Referer header.
+        carries_token = any("token" in name for name in (request.view_args or {}))
+        response.headers["Referrer-Policy"] = "no-referrer" if carries_token else "same-origin"
+        if https:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
 
 
 def _instance_secret(app):
@@ -177,14 +256,34 @@ def _init_login(app):
 
     @login.user_loader
     def load(identifier):
-        number = identifier[1:]
-        if not number.isdigit():
+        number, _, key = identifier[1:].partition(".")
+        if not number.isdigit() or len(number) > 18:
             return None
         if identifier.startswith("s"):
-            return models.Staff.signed_in(int(number))
-        if identifier.startswith("u"):
-            return models.User.signed_in(int(number))
-        return None
+            account = models.Staff.signed_in(int(number))
+        elif identifier.startswith("u"):
+            account = models.User.signed_in(int(number))
+        else:
+            return None
+        # A session whose key the account no longer holds was ended (logout, new password…) elsewhere.
+        return account if account is not None and account.holds_session(key) else None
+
+    @app.before_request
+    def _end_stale_staff_sessions():
+        """End a staff session idle for STAFF_IDLE_MINUTES, or older than STAFF_SESSION_HOURS."""
+        if "_user_id" not in session or not session["_user_id"].startswith("s"):
+            return
+        now = models.clock.now().timestamp()
+        started, seen = session.get("staff_since", now), session.get("staff_seen", now)
+        idle = dt.timedelta(minutes=app.config["STAFF_IDLE_MINUTES"]).total_seconds()
+        longest = dt.timedelta(hours=app.config["STAFF_SESSION_HOURS"]).total_seconds()
+        if now - seen > idle or now - started > longest:
+            logout_user()
+            session.pop("staff_since", None)
+            session.pop("staff_seen", None)
+            flash("Votre session du back-office a pris fin : reconnectez-vous.", "info")
+            return
+        session["staff_since"], session["staff_seen"] = started, now
 
 
 def _init_cli(app):
@@ -201,6 +300,10 @@ def _init_cli(app):
         """Load the demo data set (idempotent), or the national-scale one with --scale N."""
         from services import dataset, demo
 
+        if app.config["HUBPRO_ENV"] == "production":
+            raise click.ClickException(
+                "Refusé en production (HUBPRO_ENV=production) : les données de démonstration ont des mots de passe publics."
+            )
         if scale is None:
             for line in demo.load():
                 click.echo(line)

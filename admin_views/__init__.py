@@ -1,4 +1,5 @@
 """The back office (Flask-Admin, in French), built inside the factory."""
+from flask import g
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -26,6 +27,8 @@ def init_admin(app):
         name="Hub Pro Transport · Back-office",
         theme=Bootstrap4Theme(base_template="admin/staff_base.html", fluid=True),
         index_view=StaffHomeView(name="Accueil", url="/admin"),
+        # Flask-Admin's own scripts carry the nonce of the page's Content-Security-Policy (app._init_security).
+        csp_nonce_generator=lambda: g.get("csp_nonce", ""),
     )
     admin.add_view(AccountQueueView(Dossier, name="Comptes à analyser", endpoint="account_queue", category="Comptes particuliers"))
     admin.add_view(AccountArchiveView(Dossier, name="Tous les comptes", endpoint="all_accounts", category="Comptes particuliers"))

@@ -1,6 +1,8 @@
 """The tables of Hub Pro Transport, their states, and the query helpers named after their question."""
 import datetime as dt
 import enum
+import hmac
+import secrets
 
 from flask_login import UserMixin
 from peewee import (
@@ -28,6 +30,33 @@ db = DatabaseProxy()
 def _now():
     # Through the module attribute, so tests that move the clock move column defaults too.
     return clock.now()
+
+
+def _session_key():
+    return secrets.token_urlsafe(24)
+
+
+class SignedIn(UserMixin):
+    """What a public account and a staff member share: a session names the account and its current session key.
+
+    The key is kept in the database: changing it (logout, a new password, a deletion) ends every session of the
+    account at once, on every machine, whatever cookies were copied before.
+    """
+
+    #: The prefix of the session identifier: « u » for public accounts, « s » for staff.
+    session_prefix = ""
+
+    def get_id(self):
+        return f"{self.session_prefix}{self.id}.{self.session_key}"
+
+    def holds_session(self, key):
+        """Does this session key (from a cookie) still open this account?"""
+        return hmac.compare_digest((key or "").encode(), (self.session_key or "").encode())
+
+    def end_sessions(self):
+        """End every session of this account (on every device) by changing its key."""
+        self.session_key = _session_key()
+        type(self).update(session_key=self.session_key).where(type(self).id == self.id).execute()
 
 
 class BaseModel(Model):
@@ -96,6 +125,8 @@ class TokenPurpose(enum.StrEnum):
     ACTIVATE_STAFF = "activate_staff"
     RESET_STAFF = "reset_staff"
     CORRECTION = "correction"
+    #: The link e-mailed when repeated failed logins lock an account.
+    UNLOCK = "unlock"
 
 
 class Channel(enum.StrEnum):
@@ -345,7 +376,7 @@ class Organisation(BaseModel):
         )
 
 
-class User(UserMixin, BaseModel):
+class User(SignedIn, BaseModel):
     """A public account: a driver or a member of an organisation."""
 
     #: Trimmed and lower-cased; unique across the platform; never modified.
@@ -364,9 +395,10 @@ class User(UserMixin, BaseModel):
     deleted_at = DateTimeField(null=True)
     #: Its address until deletion (the address itself is freed for a new account).
     deleted_email = CharField(default="")
+    #: The secret every session of this account carries (SignedIn); a new one ends them all.
+    session_key = CharField(default=_session_key)
 
-    def get_id(self):
-        return f"u{self.id}"
+    session_prefix = "u"
 
     @prepared
     def _signed_in(user_id):
@@ -416,12 +448,12 @@ class User(UserMixin, BaseModel):
         return cls.get_or_none(cls.email == normalize_email(email))
 
     @staticmethod
-    def email_taken(email):
-        """Is this address already used by a public or staff account?"""
+    def email_taken(email, staff_too=False):
+        """Is this address already used by a public account (or, with staff_too, by a staff member)?"""
         email = normalize_email(email)
         return (
             User.select().where(User.email == email).exists()
-            or Staff.select().where(Staff.email == email).exists()
+            or staff_too and Staff.select().where(Staff.email == email).exists()
         )
 
 
@@ -552,7 +584,7 @@ class Consent(BaseModel):
     accepted_at = DateTimeField(default=_now)
 
 
-class Staff(UserMixin, BaseModel):
+class Staff(SignedIn, BaseModel):
     """An IN Groupe staff member: local administrator or agent (« Agent instructeur »)."""
 
     email = CharField(unique=True)
@@ -568,9 +600,17 @@ class Staff(UserMixin, BaseModel):
     created_by = ForeignKeyField("self", null=True, backref="created", on_delete="SET NULL")
     created_at = DateTimeField(default=_now)
     last_login_at = DateTimeField(null=True)
+    #: The secret every session of this member carries (SignedIn); a new one ends them all.
+    session_key = CharField(default=_session_key)
+    #: The second factor: the TOTP secret (base32) of the member's authenticator application, once enrolled.
+    totp_secret = CharField(null=True)
+    totp_enrolled_at = DateTimeField(null=True)
+    #: Hashes of the unused single-use recovery codes, one per line.
+    recovery_codes = TextField(default="")
+    #: The last time step whose code was accepted: a code is never accepted twice.
+    totp_last_step = IntegerField(default=0)
 
-    def get_id(self):
-        return f"s{self.id}"
+    session_prefix = "s"
 
     @prepared
     def _signed_in(staff_id):
@@ -1437,10 +1477,31 @@ def normalize_email(email):
 
 
 def create_tables():
-    """Create the missing tables and the procedures."""
+    """Create the missing tables and columns, and the procedures."""
     db.create_tables(MODELS, safe=True)
+    _add_missing_columns()
     counters.install(db)
     search.install(db)
     for code, name in PROCEDURES:
         Procedure.get_or_create(code=code, defaults={"name": name})
     InvoiceSequence.get_or_create(id=1, defaults={"last_number": 0})
+
+
+def _add_missing_columns():
+    """Add the columns a model declares that an existing database lacks (filled with their default)."""
+    from playhouse.migrate import SchemaMigrator, migrate
+
+    migrator = SchemaMigrator.from_database(db.obj)
+    for model in MODELS:
+        table = model._meta.table_name
+        present = {column.name for column in db.get_columns(table)}
+        missing = [field for field in model._meta.sorted_fields if field.column_name not in present]
+        if not missing:
+            continue
+        with db.atomic():
+            migrate(*(migrator.add_column(table, field.column_name, field) for field in missing))
+            if any(field.name == "session_key" for field in missing):
+                # One random key per row, not the default computed once for all of them.
+                postgres = "Postgres" in type(db.obj).__name__
+                random = "md5(random()::text || id::text)" if postgres else "lower(hex(randomblob(18)))"
+                db.execute_sql(f'UPDATE "{table}" SET session_key = {random}')

@@ -16,6 +16,8 @@ LOGIN_WINDOW = dt.timedelta(minutes=15)
 LOGIN_SLOW_AFTER = 3
 LOGIN_LOCK_AFTER = 5
 LOGIN_LOCK = dt.timedelta(minutes=15)
+#: After the password, a staff member has this long to type the code of their authenticator application.
+SECOND_FACTOR_DELAY = dt.timedelta(minutes=5)
 #: Public forms that create something or send an e-mail: at most so many per address and hour.
 FORM_RATE_WINDOW = dt.timedelta(hours=1)
 #: Outbox: attempts before a message is given up, and the wait after each failure.

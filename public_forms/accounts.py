@@ -1,18 +1,17 @@
 """« Créer un compte »: the profile choice, the driver and organisation forms, the correction."""
 from flask import Blueprint, current_app, jsonify, render_template, request
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import Optional
 
 from models import DRIVER_FIELDS, AccountState, Dossier, OrgKind, TokenPurpose
-from services import accounts, throttle, tokens
+from services import accounts, limits, tokens
 from services import fields as f
 from services.errors import Refused
 
 bp = Blueprint("accounts", __name__, url_prefix="/creer-un-compte")
 
 
-class DriverForm(FlaskForm):
+class DriverForm(f.Form):
     """The identity a driver gives; staff analyse it."""
 
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
@@ -50,7 +49,7 @@ def driver_account_form():
     return form
 
 
-class OrganisationForm(FlaskForm):
+class OrganisationForm(f.Form):
     siret = StringField("Numéro de SIRET", [f.required()], filters=[f.strip])
     organisation_name = StringField("Nom de l'organisme")
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
@@ -59,12 +58,6 @@ class OrganisationForm(FlaskForm):
     email_confirm = StringField(
         "Confirmer votre adresse électronique", [f.required(), f.same_email_as("email")], filters=[f.strip]
     )
-
-
-def _rate_limited(action):
-    """Count one use of a creation form from this address; True when over the limit."""
-    key = f"{action}:{request.remote_addr}"
-    return not throttle.allow(key, current_app.config["FORM_RATE_LIMIT"])
 
 
 @bp.route("/")
@@ -78,7 +71,7 @@ def driver():
     """Create a driver account, sent to staff for analysis."""
     form = driver_account_form()
     if form.validate_on_submit():
-        if _rate_limited("create-account"):
+        if not limits.allow("create-account"):
             return render_template("public/too_many.html"), 429
         identity = {name: form[name].data for name in list(DRIVER_FIELDS) + ["email"]}
         consents = [(code, label) for code, label in current_app.config["DRIVER_CONSENTS"]]
@@ -97,7 +90,7 @@ def organisation(kind):
     """Create the administrator account of a training centre or a transport company."""
     form = OrganisationForm(siret=request.args.get("siret", ""))
     if form.validate_on_submit():
-        if _rate_limited("create-account"):
+        if not limits.allow("create-account"):
             return render_template("public/too_many.html"), 429
         try:
             user = accounts.register_organisation(

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, ValidationError
 
 from models import Staff, TokenPurpose, User, db
-from services import accounts, audit, passwords, tokens
+from services import accounts, audit, passwords, throttle, tokens
 from services import fields as f
 
 bp = Blueprint("password", __name__, url_prefix="/mot-de-passe")
@@ -67,12 +67,17 @@ def choose(token):
 
 
 def _set_password(link, password):
+    # A new password ends every session of the account, wherever it was opened; and lifts a lock.
     hashed = passwords.hash_password(password)
     if link.staff_id is not None:
         Staff.update(password_hash=hashed).where(Staff.id == link.staff_id).execute()
+        link.staff.end_sessions()
+        throttle.reset(throttle.login_key(link.staff))
         audit.record("Mot de passe du compte IN Groupe défini", link.staff.email, staff=link.staff)
         return
     user = link.user
     User.update(password_hash=hashed).where(User.id == user.id).execute()
+    user.end_sessions()
+    throttle.reset(throttle.login_key(user))
     accounts.activate_if_compliant(user)
     audit.record("Mot de passe défini", user.email, user=user)

@@ -65,8 +65,10 @@ def accept(dossier, staff):
     """Declare an account compliant: the driver receives « Créer mon mot de passe » and the trainings recorded before."""
     with db.atomic():
         transitions.transition(dossier, "accept", staff=staff, comment="Analyse conforme")
-        trainings.attach_pending(dossier.user)
+        attached = trainings.attach_pending(dossier.user)
         audit.record("Compte déclaré conforme", dossier.user.email, staff=staff)
+    for training in attached:  # their PDFs once the acceptance is committed
+        trainings.publish(training)
 
 
 def reject(dossier, staff, reasons):

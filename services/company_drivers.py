@@ -2,7 +2,6 @@
 import csv
 import io
 
-from flask_wtf import FlaskForm
 from peewee import IntegrityError
 from werkzeug.datastructures import MultiDict
 from wtforms import StringField
@@ -22,7 +21,7 @@ MAX_LINES = 2000
 TAKEN = "Ce conducteur est déjà dans « Mes Conducteurs » (même numéro de permis)."
 
 
-class DriverForm(FlaskForm):
+class DriverForm(f.Form):
     """A driver of « Mes Conducteurs », with the checks of the driver's own account form."""
 
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])

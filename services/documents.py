@@ -1,23 +1,30 @@
 """The PDFs the platform issues: the training summary and the qualification certificate.
 
 Templates under templates/pdf/ are rendered to HTML with Flask (every value autoescaped) and
-converted by wkhtmltopdf through pdfkit, with JavaScript disabled. The Debian build of
-wkhtmltopdf runs an unpatched Qt: no header or footer switches, so each page lays itself out
-in HTML/CSS (templates/pdf/base.html). Callers store the bytes once (DESIGN §4, §6); nothing
-here writes files.
+converted by wkhtmltopdf through pdfkit, with JavaScript disabled and no access to local files:
+a template that needs an image (a photo, a signature, a logo, a QR code) inlines it as a data:
+URI with inline_image(). The Debian build of wkhtmltopdf runs an unpatched Qt: no header or
+footer switches, so each page lays itself out in HTML/CSS (templates/pdf/base.html). Callers
+store the bytes once (DESIGN §4, §6); nothing here writes files.
+
+A PDF takes a second or more to render: it is never rendered while a database transaction is
+open (its locks would be held meanwhile). Callers commit first, then render and store.
 """
+import base64
 import shutil
 
 import pdfkit
 from flask import render_template
 
-from models import CARD_TRAININGS, INITIAL_TRAININGS, TrainingKind
+from models import CARD_TRAININGS, INITIAL_TRAININGS, TrainingKind, db
+from services import storage
 
 #: Issuer shown on every document.
 ISSUER = "Hub Pro Transport"
 OPERATOR = "IN Groupe"
 
-#: wkhtmltopdf options (DESIGN §6): no JavaScript, local files allowed, A4, UTF-8, quiet.
+#: wkhtmltopdf options (DESIGN §6): no JavaScript, no local file (file:// is refused, and the
+#: rendering fails rather than print a page without it), A4, UTF-8, quiet.
 PDF_OPTIONS = {
     "page-size": "A4",
     "orientation": "Portrait",
@@ -27,7 +34,7 @@ PDF_OPTIONS = {
     "margin-left": "14mm",
     "margin-right": "14mm",
     "disable-javascript": None,
-    "enable-local-file-access": None,
+    "disable-local-file-access": None,
     "quiet": None,
 }
 
@@ -58,16 +65,31 @@ def _wkhtmltopdf():
     return path
 
 
+def inline_image(image):
+    """Return an image (its bytes, or the path of a stored file) as a data: URI, the only way a PDF shows one."""
+    data = storage.read(image) if isinstance(image, str) else bytes(image)
+    kind = storage.sniff(data)
+    if kind is None or kind[0] not in storage.IMAGES:
+        raise ValueError("Seule une image JPEG ou PNG peut figurer dans un PDF.")
+    return f"data:{kind[0]};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def render_pdf(template, **context):
-    """Render a template of templates/pdf/ to HTML, then to PDF bytes with wkhtmltopdf."""
-    html = render_template(template, **context)
+    """Render a template of templates/pdf/ to HTML (inline_image() at hand), then to PDF bytes with wkhtmltopdf."""
+    if db.in_transaction():
+        raise RuntimeError(f"{template} : un PDF ne se produit pas pendant une transaction (validez-la d'abord).")
+    return html_to_pdf(render_template(template, inline_image=inline_image, **context), template)
+
+
+def html_to_pdf(html, name="document"):
+    """Convert HTML to PDF bytes with wkhtmltopdf, or raise RuntimeError saying why not."""
     configuration = pdfkit.configuration(wkhtmltopdf=_wkhtmltopdf())
     try:
         data = pdfkit.from_string(html, False, options=PDF_OPTIONS, configuration=configuration)
     except OSError as error:
-        raise RuntimeError(f"wkhtmltopdf n'a pas pu produire le PDF ({template}) : {error}") from error
+        raise RuntimeError(f"wkhtmltopdf n'a pas pu produire le PDF ({name}) : {error}") from error
     if not data or not data.startswith(b"%PDF-"):
-        raise RuntimeError(f"wkhtmltopdf n'a rien produit pour {template}.")
+        raise RuntimeError(f"wkhtmltopdf n'a rien produit pour {name}.")
     return data
 
 

@@ -3,13 +3,23 @@ import datetime as dt
 import re
 
 from email_validator import EmailNotValidError, validate_email
-from wtforms import DateField, ValidationError
+from flask import current_app, has_request_context, request
+from flask_wtf import FlaskForm
+from wtforms import DateField, PasswordField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length, StopValidation
 
 from models import normalize_email
 from models import clock
 
 REQUIRED = "Ce champ est obligatoire."
+FORBIDDEN_CHARACTERS = "Ce champ contient des caractères non autorisés."
+#: What a line of text holds at most: a CharField is varchar(255) on PostgreSQL, which refuses anything longer.
+COLUMN_SIZE = 255
+#: What a multi-line text holds at most when its form sets no smaller limit.
+TEXT_SIZE = 4000
+#: Control characters nobody types (C0 and DEL): refused in a line; a multi-line text keeps tabs and line breaks.
+LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+TEXT_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LICENCE_FORMATS = (re.compile(r"^\d{2}[A-Z]{2}\d{5}$"), re.compile(r"^\d{12}$"))
 
 
@@ -19,6 +29,53 @@ def required():
 
 def max_length(n):
     return Length(max=n, message=f"{n} caractères au maximum.")
+
+
+def refused_input(reason, field=None, size=None):
+    """Log an input refused as malformed (what was sent, never the value itself)."""
+    if has_request_context():
+        where = f"{request.method} {request.path}" + (f", champ {field}" if field else "")
+        current_app.logger.warning("Saisie refusée (%s) : %s%s", reason, where, f", {size} caractères" if size else "")
+
+
+def typed_text(limit, controls):
+    """Refuse, before any other check, a text longer than its column or holding control characters."""
+
+    def check(form, field):
+        value = field.data
+        if not isinstance(value, str):
+            return
+        if controls.search(value):
+            refused_input("caractères de contrôle", field.name, len(value))
+            raise StopValidation(FORBIDDEN_CHARACTERS)
+        if len(value) > limit:
+            refused_input("trop long", field.name, len(value))
+            raise StopValidation(f"{limit} caractères au maximum.")
+
+    check.field_flags = {"maxlength": limit}
+    return check
+
+
+def guard_text(field):
+    """Put typed_text first on a text field, at its column's size or its own smaller limit; a password is left as
+    typed (hashed, never stored nor shown back; services.passwords bounds its length)."""
+    if not isinstance(field, StringField) or isinstance(field, PasswordField):
+        return field
+    multi_line = isinstance(field, TextAreaField)
+    limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
+    limit = min([*limits, TEXT_SIZE if multi_line else COLUMN_SIZE])
+    field.validators = [typed_text(limit, TEXT_CONTROLS if multi_line else LINE_CONTROLS), *field.validators]
+    field.flags.maxlength = limit
+    return field
+
+
+class Form(FlaskForm):
+    """The base of every public form: whatever is typed in a text field is checked by typed_text first, so no input
+    reaches the database that it would refuse."""
+
+    class Meta:
+        def bind_field(self, form, unbound_field, options):
+            return guard_text(super().bind_field(form, unbound_field, options))
 
 
 def strip(value):

@@ -62,6 +62,16 @@ def hash_password(password):
     return generate_password_hash(password, method=method)
 
 
+_dummy = {}
+
+
 def verify(password_hash, password):
-    """Does this password match the stored hash?"""
-    return bool(password_hash) and check_password_hash(password_hash, password)
+    """Does this password match the stored hash? Without a hash (no such account, no password yet), the password
+    is checked against a dummy hash of the same method all the same: the answer takes as long either way."""
+    if not password_hash:
+        method = current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
+        if method not in _dummy:
+            _dummy[method] = generate_password_hash("hubpro-dummy-password", method=method)
+        check_password_hash(_dummy[method], password)
+        return False
+    return check_password_hash(password_hash, password)

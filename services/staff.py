@@ -10,7 +10,7 @@ def create(email, role, first_name, last_name, created_by):
     email = normalize_email(email)
     if role not in (StaffRole.LOCAL_ADMIN, StaffRole.AGENT):
         raise Refused("Rôle inconnu.", "role")
-    check_email_free(email)
+    check_email_free(email, staff_too=True)
     member = Staff.create(email=email, role=role, first_name=first_name, last_name=last_name, created_by=created_by)
     send_activation(member)
     audit.record("Création d'un compte IN Groupe", email, member.role_label, staff=created_by)

@@ -1,11 +1,26 @@
-"""Brute-force protection shared by every web process: failures counted in the database."""
+"""Failed logins counted per account in the database (shared by every web process); a lock with an unlock e-mail.
+
+A lock is per account, never per address: guessing passwords for unknown addresses locks nobody else out.
+Limits per address are Flask-Limiter's (services/limits.py).
+"""
 import time
 
 from flask import current_app
 from peewee import IntegrityError
 
-from models import Throttle, db
+from models import Throttle, TokenPurpose, db, normalize_email
 from models import clock, deadlines
+from services import outbox, tokens
+
+
+def key_for(email, staff=False):
+    """Return the key failed logins for this typed address are counted under (a known account or not)."""
+    return ("staff-login:" if staff else "login:") + normalize_email(email)
+
+
+def login_key(account):
+    """Return the key of this account's failed logins."""
+    return key_for(account.email, staff=account.is_staff)
 
 
 def _row(key):
@@ -29,7 +44,7 @@ def locked_for(key):
 
 
 def fail(key, *, window=deadlines.LOGIN_WINDOW, lock_after=deadlines.LOGIN_LOCK_AFTER, lock=deadlines.LOGIN_LOCK):
-    """Count one failure for this key, locking it once there are too many within the window."""
+    """Count one failure for this key, locking it once there are too many within the window; return the count."""
     row = _row(key)
     now = clock.now()
     if row.window_start + window < now:
@@ -50,16 +65,15 @@ def slow_down(failures):
 
 
 def reset(key):
-    """Forget the failures of this key (a successful login)."""
+    """Forget the failures of this key (a successful login, a new password, an unlock link)."""
     Throttle.delete().where(Throttle.key == key).execute()
 
 
-def allow(key, limit, window=deadlines.FORM_RATE_WINDOW):
-    """Count one use of a rate-limited form; return False once the key used up its limit."""
-    row = _row(key)
-    now = clock.now()
-    if row.window_start + window < now:
-        Throttle.update(failures=1, window_start=now).where(Throttle.id == row.id).execute()
-        return True
-    Throttle.update(failures=Throttle.failures + 1).where(Throttle.id == row.id).execute()
-    return Throttle.get_by_id(row.id).failures <= limit
+def send_unlock_link(account):
+    """E-mail the owner of a locked account a link that unlocks it at once."""
+    owner = {"staff": account} if account.is_staff else {"user": account}
+    raw = tokens.issue(TokenPurpose.UNLOCK, **owner)
+    outbox.queue_email(
+        account.email, "unlock", "Votre compte Hub Pro Transport est temporairement bloqué", account=account,
+        minutes=int(deadlines.LOGIN_LOCK.total_seconds() // 60), link=outbox.public_url("auth.unlock", token=raw),
+    )

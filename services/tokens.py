@@ -38,9 +38,9 @@ def issue(purpose, *, user=None, staff=None):
 
 
 def _same_kind(purpose):
-    """Password links replace one another; a correction link only replaces a correction link."""
-    if purpose == TokenPurpose.CORRECTION:
-        return [TokenPurpose.CORRECTION]
+    """Password links replace one another; a correction or unlock link only replaces one of its kind."""
+    if purpose in (TokenPurpose.CORRECTION, TokenPurpose.UNLOCK):
+        return [purpose]
     return [TokenPurpose.CREATE_PASSWORD, TokenPurpose.RESET_PASSWORD, TokenPurpose.ACTIVATE_STAFF, TokenPurpose.RESET_STAFF]
 
 

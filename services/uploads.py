@@ -35,7 +35,7 @@ def save_document(dossier, kind, file_storage, accepts=storage.ANY_DOCUMENT):
                 Document.update(replaced_at=clock.now()).where(Document.id == previous.id).execute()
         return Document.create(
             dossier=dossier, kind=kind, path=storage.store(data, f"dossiers/{dossier.id}", suffix),
-            original_name=(file_storage.filename or "")[:200], content_type=content_type, size=len(data),
+            original_name=storage.clean_name(file_storage.filename, suffix), content_type=content_type, size=len(data),
             sha256=storage.digest(data),
         )
 

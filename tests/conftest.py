@@ -22,7 +22,7 @@ def _database_url(tmp_path_factory):
 def database_url(tmp_path_factory):
     """Create the schema once per run, on SQLite or on the DATABASE_URL database."""
     url = _database_url(tmp_path_factory)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", "HUBPRO_ENV": "test"})
     with app.app_context():
         db.connect(reuse_if_open=True)
         db.drop_tables(MODELS, safe=True, cascade="Postgres" in type(db.obj).__name__)
@@ -58,6 +58,10 @@ def make_config(database_url, tmp_path, **overrides):
         "MAIL_SERVER": "",
         "PUBLIC_BASE_URL": "http://localhost",
         "STORAGE_DIR": str(tmp_path / "files"),
+        "HUBPRO_ENV": "test",
+        # Tests move the clock by days while staff stay logged in; test_sessions.py sets the real limits.
+        "STAFF_IDLE_MINUTES": 10**7,
+        "STAFF_SESSION_HOURS": 10**6,
         "LOGIN_SLOWDOWN_SECONDS": 0,
         "FORM_RATE_LIMIT": 1000,
         # A cheap hash keeps the suite fast; production uses scrypt (the default).

@@ -12,13 +12,13 @@ from services import fields as f
 from services.errors import Refused
 from services.procedures.base import Declaration, Step
 
-class RepresentativeForm(FlaskForm):
+class RepresentativeForm(f.Form):
     legal_last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
     legal_first_name = StringField("Prénom", [f.required(), f.max_length(120)], filters=[f.strip])
     legal_function = StringField("Qualité", [f.required(), f.max_length(120)], filters=[f.strip])
 
 
-class BillingForm(FlaskForm):
+class BillingForm(f.Form):
     billing_name = StringField("Raison sociale", [f.required(), f.max_length(120)], filters=[f.strip])
     billing_address = StringField("Adresse", [f.required(), f.max_length(200)], filters=[f.strip])
     billing_address_extra = StringField("Complément d'adresse", [f.max_length(200)], filters=[f.strip])

@@ -8,7 +8,7 @@ from models import (
     CARD_TRAININGS, REQUEST_FIELDS, Certificate, CqcRequest, DocumentKind, Dossier, ProcedureCode, Product, RequestState,
     Training, clock,
 )
-from services import cards
+from services import cards, storage
 from services import fields as f
 from services.errors import Refused
 from services.procedures.base import Declaration, Step
@@ -28,7 +28,7 @@ class UploadForm(FlaskForm):
     document = FileField("Fichier")
 
 
-class AddressForm(FlaskForm):
+class AddressForm(f.Form):
     delivery_name = StringField(REQUEST_FIELDS["delivery_name"], [f.required(), f.max_length(120)], filters=[f.strip])
     delivery_address = StringField(REQUEST_FIELDS["delivery_address"], [f.required(), f.max_length(200)], filters=[f.strip])
     delivery_address_extra = StringField(REQUEST_FIELDS["delivery_address_extra"], [f.max_length(200)], filters=[f.strip])
@@ -38,9 +38,9 @@ class AddressForm(FlaskForm):
 
 STEPS = (
     Step("identite", "Vérification de mon identité", "identite", form=IdentityForm),
-    Step("photo", "Ma photo", "upload", document=DocumentKind.PHOTO,
+    Step("photo", "Ma photo", "upload", document=DocumentKind.PHOTO, accepts=storage.IMAGES,
          hint="Photo d'identité récente, en couleur, de face, tête nue, sur fond uni et clair."),
-    Step("signature", "Ma signature", "upload", document=DocumentKind.SIGNATURE,
+    Step("signature", "Ma signature", "upload", document=DocumentKind.SIGNATURE, accepts=storage.IMAGES,
          hint="Votre signature à l'encre noire sur une feuille blanche, numérisée ou photographiée de près."),
     Step("piece_identite", "Ma pièce d'identité", "upload", document=DocumentKind.IDENTITY,
          hint="Carte nationale d'identité (recto et verso) ou passeport en cours de validité."),

@@ -1,7 +1,6 @@
 """Replacements of a CQC for loss, theft or a defect: three procedures reproducing the card under a new number."""
 import uuid
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectMultipleField, StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -47,7 +46,7 @@ TEXT_MAX = 1000
 # --- The forms of the steps -------------------------------------------------------------------------
 
 
-class LossForm(FlaskForm):
+class LossForm(f.Form):
     """Perte / Vol: the declaration and the commitment to give the card back if found."""
 
     def __init__(self, *args, obj=None, **kwargs):
@@ -86,7 +85,7 @@ class DefectsField(CheckboxList):
         setattr(obj, name, ",".join(self.data or []))
 
 
-class DefectsForm(FlaskForm):
+class DefectsForm(f.Form):
     """Qualité: the defective elements (at least one) and a free description."""
 
     defects = DefectsField("Éléments en défaut", choices=[(d, d) for d in DEFECTS], validators=[at_least_one])
@@ -97,7 +96,7 @@ def _address_field(label, *checks):
     return StringField(label, list(checks), filters=[f.strip])
 
 
-class AddressesForm(FlaskForm):
+class AddressesForm(f.Form):
     delivery_name = _address_field(REQUEST_FIELDS["delivery_name"], f.required(), f.max_length(120))
     delivery_address = _address_field(REQUEST_FIELDS["delivery_address"], f.required(), f.max_length(200))
     delivery_address_extra = _address_field(REQUEST_FIELDS["delivery_address_extra"], f.max_length(200))
