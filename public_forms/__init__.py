@@ -2,8 +2,9 @@
 import enum
 from functools import wraps
 
-from flask import abort, g, has_request_context, redirect, render_template, request, url_for
+from flask import abort, current_app, g, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from models import Notification, OrgKind
 
@@ -40,6 +41,33 @@ MENU = [
     ("Mes Cartes", "cards.index", (Audience.DRIVER, *COMPANY)),
     ("Supervision", "supervision.index", (*COMPANY, Audience.CENTRE_ADMIN)),
 ]
+
+
+#: The furthest page a list opens: beyond, the offset asked of the database outgrows what it holds.
+LAST_PAGE = 100_000
+
+
+def requested_page():
+    """Return the page number the address bar asks for, from 1 to LAST_PAGE (1 when it is not a number)."""
+    return min(max(request.args.get("page", 1, type=int), 1), LAST_PAGE)
+
+
+class RowId(IntegerConverter):
+    """An <int:…> in an address names a row: beyond what an id column holds (2**31 - 1 on PostgreSQL) no page exists,
+    and the number never reaches the database driver (SQLite's overflows past 2**63)."""
+
+    MAX = 2**31 - 1
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", self.MAX)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            current_app.logger.warning("Adresse refusée (identifiant hors limites) : %s caractères", len(value))
+            raise
 
 
 def audience_of(user):
@@ -114,6 +142,8 @@ def init_app(app):
         requests, sandbox, supervision, tachographs, trainings,
     )
 
+    # Every rule added from here on (the back office's too) reads its ids this way.
+    app.url_map.converters["int"] = RowId
     for module in (home, auth, password, accounts, trainings, requests, replacements, cards, centre, payments, sandbox,
                    invoices, contract, managers, drivers, tachographs, supervision):
         app.register_blueprint(module.bp)

@@ -9,7 +9,7 @@ from models import (
 )
 from models.prepared import prepared
 from models import clock, deadlines
-from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
+from public_forms import COMPANY, Audience, account_required, audience_of, menu_page, requested_page
 from services import cards, dossiers, payments
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
@@ -102,7 +102,7 @@ def index():
 
 def organisation_cards():
     """The company's tachograph cards: kind, holder, state, expiry; the renewal offered in their last 3 months."""
-    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    page = requested_page()
     query = (Card.select().where(Card.organisation == current_user.organisation_id)
              .order_by(Card.expires_on, Card.id))
     total = query.count()

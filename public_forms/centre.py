@@ -1,12 +1,11 @@
 """« Mes formations déclarées »: an approved training centre records its trainees' trainings."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, ValidationError
 
 from models import CATEGORIES, Approval, Certificate, Training, TrainingKind
 from models import clock
-from public_forms import CENTRE, account_required
+from public_forms import CENTRE, account_required, requested_page
 from services import fields as f
 from services import trainings
 
@@ -30,7 +29,7 @@ def approved_trainings(centre):
     return allowed
 
 
-class TrainingForm(FlaskForm):
+class TrainingForm(f.Form):
     """« Déclarer une formation »: the training and the driver it was given to."""
 
     kind = RadioField("Formation", choices=KIND_CHOICES, invalid_choice_message="Choisissez la formation : FIMO, FCO ou Passerelle.")
@@ -108,7 +107,7 @@ def declared_trainings():
         return redirect(url_for(".trainings"))
 
     term = f.strip(request.args.get("q", ""))[:100]
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = requested_page()
     query = Training.select().where(Training.centre == centre)
     if term:
         query = _search(query, term)

@@ -22,7 +22,7 @@ admins_only = account_required(*ADMINS)
 CONTRACTS = {OrgKind.COMPANY: ProcedureCode.CONTRAT_TACHY, OrgKind.CENTRE: ProcedureCode.CONTRAT_CQC}
 
 
-class InviteForm(FlaskForm):
+class InviteForm(f.Form):
     siret = StringField("Numéro de SIRET du centre à rattacher", [f.required(), f.max_length(20)], filters=[f.strip])
 
 

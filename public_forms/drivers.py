@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 
 from models import CompanyDriver
-from public_forms import COMPANY, account_required
+from public_forms import COMPANY, account_required, requested_page
 from services import company_drivers
 from services import fields as f
 from services.errors import Refused
@@ -26,7 +26,7 @@ class ImportForm(FlaskForm):
 def _page(form, import_form, report=None, open_form=False):
     organisation = current_user.organisation
     term = f.strip(request.args.get("q", ""))[:100]
-    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    page = requested_page()
     query = company_drivers.search(organisation, term)
     total = query.count()
     return render_template(

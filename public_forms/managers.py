@@ -19,7 +19,7 @@ DEPUTY_ADVICE = ("Il est vivement conseillé de désigner au minimum un administ
                  "compte administrateur principal.")
 
 
-class MemberForm(FlaskForm):
+class MemberForm(f.Form):
     """A member's record: everything but the address, which never changes."""
 
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])

@@ -10,7 +10,7 @@ from models import (
     PROCEDURES, STATE_LABELS, Card, CardKind, CompanyDriver, CqcRequest, Dossier, Organisation,
     Procedure, ProcedureCode, RequestState, TachographRequest, Training, User,
 )
-from public_forms import menu_page
+from public_forms import menu_page, requested_page
 from services.formatting import date_fr
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
@@ -101,7 +101,7 @@ def index():
     query = _requests(organisation, chosen)
     if request.args.get("format") == "csv":
         return _export(query.limit(MAX_EXPORT))
-    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    page = requested_page()
     total = query.count()
     rows = list(query.paginate(page, PAGE_SIZE))
     return render_template(

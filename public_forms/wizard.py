@@ -22,6 +22,7 @@ from models import (
 )
 from public_forms import Audience, account_required
 from services import dossiers, payments, procedures, storage, uploads
+from services import fields as f
 from services.errors import Refused
 
 TOO_BIG = "Le fichier dépasse 5 Mo : réduisez sa taille (par exemple en le numérisant en 150 dpi)."
@@ -328,7 +329,7 @@ def answer_form(declaration, anomalies, data):
         else:
             form_class = next(s.form for s in declaration.steps if s.form and hasattr(s.form, anomaly.field))
             fields[anomaly.field] = getattr(form_class, anomaly.field)
-    form_class = type("AnswerForm", (FlaskForm,), fields)
+    form_class = type("AnswerForm", (f.Form,), fields)
     return form_class(data={a.field: getattr(data, a.field) for a in anomalies if not a.field.startswith("document:")})
 
 
@@ -345,7 +346,8 @@ def kept_uploads(form, declaration, anomalies, pending, dossier):
                 complete = False
                 continue
             drop_pending(pending, anomaly.field)
-            pending[anomaly.field] = [storage.store(content, f"dossiers/{dossier.id}/reponse", suffix), field.data.filename]
+            pending[anomaly.field] = [storage.store(content, f"dossiers/{dossier.id}/reponse", suffix),
+                                      storage.clean_name(field.data.filename, suffix)]
         if anomaly.field in pending:
             path, name = pending[anomaly.field]
             files[anomaly.field] = FileStorage(io.BytesIO(storage.read(path)), filename=name)

@@ -205,7 +205,7 @@ def test_an_upload_lying_about_its_type_is_refused_and_nothing_is_lost(client, d
         "document": upload(b"je ne suis pas une image", "photo.jpg"), "action": "suivant"})
     page = text(response)
     assert response.status_code == 200
-    assert "Format non accepté : seuls les fichiers PDF, JPEG et PNG sont acceptés." in page
+    assert "Format non accepté : seuls les fichiers JPEG et PNG sont acceptés." in page
     assert 'class="field has-error"' in page
     assert "photo.jpg" in page and f"/documents/{kept.id}" in page  # the file saved before is still there
     assert [d.id for d in Document.select().where(Document.dossier == dossier)] == [kept.id]
