@@ -92,6 +92,7 @@ def remove(member, by):
         now = clock.now()
         User.update(deleted_at=now, deleted_email=member.email, email=f"{member.id}.supprime@comptes.invalid",
                     password_hash=None).where(User.id == member.id).execute()
+        member.end_sessions()
         Token.update(used_at=now).where(Token.user == member.id, Token.used_at.is_null()).execute()
         audit.record(f"{member.role_label} supprimé", member.email, member.full_name, user=by)
 

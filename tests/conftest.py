@@ -63,6 +63,7 @@ def make_config(database_url, tmp_path, **overrides):
         "STAFF_IDLE_MINUTES": 10**7,
         "STAFF_SESSION_HOURS": 10**6,
         "LOGIN_SLOWDOWN_SECONDS": 0,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
         "FORM_RATE_LIMIT": 1000,
         # A cheap hash keeps the suite fast; production uses scrypt (the default).
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
