@@ -197,7 +197,8 @@ class SubscriptionView(StaffModelView):
 
     def validate_form(self, form):
         ok = super().validate_form(form)
-        if ok and request.method == "POST":
+        # Flask-Admin validates its action and delete forms here too: only a subscription form names a procedure.
+        if ok and request.method == "POST" and isinstance(form, SubscriptionForm):
             current = request.view_args.get("id") or request.args.get("id")
             clash = Subscription.select().where(Subscription.procedure == form.procedure.data)
             if current:

@@ -297,3 +297,10 @@ def test_resending_an_activation_link_is_audited(client, local_admin):
     line = AuditLog.get(AuditLog.action == "Lien d'activation renvoyé")
     assert line.target == "relance@ingroupe.fr" and line.staff_id == local_admin.id
     assert "Activer mon compte" in last_email("relance@ingroupe.fr").body_text
+
+
+def test_a_bulk_action_posted_on_subscriptions_changes_nothing(client, local_admin):
+    subscription = Subscription.create(procedure=Procedure.by_code("CQC"), access_modality="portail",
+                                       start_date="2023-01-01", notification_email="instruction@ingroupe.fr")
+    response = client.post("/admin/subscriptions/action/", data={"action": "delete", "rowid": [subscription.id]})
+    assert response.status_code == 302 and Subscription.select().count() == 1
