@@ -91,11 +91,17 @@ def declared_trainings():
     form = TrainingForm(centre)
     if form.validate_on_submit():
         training = trainings.record(centre, current_user._get_current_object(), **form.training_data())
-        if training.user_id:
+        if training.summary_path:
             flash(
                 f"Formation {training.title} déclarée pour {training.first_name} {training.last_name.upper()} : "
                 "le récapitulatif est déposé sur son compte"
                 + (" et son certificat de qualification lui est envoyé." if training.certificates.exists() else "."),
+                "success",
+            )
+        elif training.user_id:
+            flash(
+                f"Formation {training.title} déclarée pour {training.first_name} {training.last_name.upper()} : "
+                "son récapitulatif sera déposé sur son compte dès qu'il sera produit.",
                 "success",
             )
         else:

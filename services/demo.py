@@ -130,15 +130,15 @@ def load():
                             granted_on=dt.date(2021, 12, 28), notified_at=clock.now())
         _contracts(centre, centre_admin, agent)
     yield "Comptes IN Groupe, conducteurs, centre de formation, entreprises de transport, agréments et nouveautés créés."
-    try:
-        end = clock.today() - dt.timedelta(days=2)
-        trainings.record(
-            centre, centre_admin, kind="FIMO", category="Marchandises", start_date=end - dt.timedelta(days=35),
-            end_date=end, last_name="Martin", first_name="Paul", birth_date=dt.date(1991, 8, 19), licence_number="942981379228",
-        )
-    except RuntimeError as error:  # wkhtmltopdf missing: the rest of the demo stands
-        yield f"Formation de démonstration non créée : {error}"
-    else:
+    end = clock.today() - dt.timedelta(days=2)
+    training = trainings.record(
+        centre, centre_admin, kind="FIMO", category="Marchandises", start_date=end - dt.timedelta(days=35),
+        end_date=end, last_name="Martin", first_name="Paul", birth_date=dt.date(1991, 8, 19), licence_number="942981379228",
+    )
+    if training.summary_path:
         yield "Formation FIMO Marchandises déclarée par FORMATRANS pour Paul Martin (récapitulatif et certificat émis)."
+    else:  # wkhtmltopdf missing: the rest of the demo stands
+        yield ("Formation FIMO Marchandises déclarée par FORMATRANS pour Paul Martin ; son récapitulatif et son certificat "
+               "seront produits par la tâche « certificates » (wkhtmltopdf indisponible).")
     yield ("Pour voir le parcours « Agrément CFA » : dans le back-office, Référentiels > Agréments > Créer, "
            "SIRET 400 734 448 00477 (établissement actif du registre de démonstration).")

@@ -16,7 +16,7 @@ from models import (
     Role,
     Training,
 )
-from models import clock, deadlines
+from models import clock, db, deadlines
 from services import accounts, storage
 from tests.conftest import last_email
 from tests.cqc_files import make_centre, make_member
@@ -135,19 +135,53 @@ def test_a_training_for_a_driver_without_account_waits_and_is_attached_when_the_
     assert "Rattachée au compte du conducteur" in client.get(URL).get_data(as_text=True)
 
 
-def test_the_account_acceptance_and_the_attachment_are_one_transaction(admin, client, make_driver, make_staff, monkeypatch):
+def test_the_pdfs_are_made_once_the_acceptance_is_committed_and_a_failed_one_by_the_job(
+    admin, client, runner, make_driver, make_staff, monkeypatch
+):
     client.post(URL, data=form())
     driver = make_driver(state="en_analyse", birth_date=BIRTH, licence_number="13AB00042")
+    from services import documents
+
+    working = documents.summary_pdf
+    in_transaction = []
+
+    def broken(training):
+        in_transaction.append(db.in_transaction())
+        raise RuntimeError("wkhtmltopdf en panne")
+
+    monkeypatch.setattr(documents, "summary_pdf", broken)
+    accounts.accept(Dossier.account_of(driver), make_staff(procedures=["COMPTE_PARTICULIER"]))
+    assert in_transaction == [False]  # the PDF is made after the commit, never while the acceptance holds its locks
+    # The acceptance and the attachment stand; the PDFs, and the e-mail that carries them, wait for the job.
+    assert Dossier.account_of(driver).state == AccountState.CONFORME
+    training = Training.get()
+    assert training.user_id == driver.id and training.summary_path is None
+    assert Certificate.get().pdf_path is None
+    assert last_email(driver.email).subject != "Votre certificat de qualification"
+
+    monkeypatch.setattr(documents, "summary_pdf", working)
+    assert "'published': 1" in runner.invoke(args=["jobs", "run-once", "certificates"]).output
+    training = Training.get_by_id(training.id)
+    certificate = Certificate.get()
+    assert storage.read(training.summary_path).startswith(b"%PDF-") and storage.read(certificate.pdf_path).startswith(b"%PDF-")
+    mail = last_email(driver.email)
+    assert mail.subject == "Votre certificat de qualification"
+    assert json.loads(mail.attachments)[0]["path"] == certificate.pdf_path
+    assert "'published': 0" in runner.invoke(args=["jobs", "run-once", "certificates"]).output
+
+
+def test_a_training_whose_pdf_fails_is_recorded_and_says_so(client, admin, make_driver, monkeypatch):
+    make_driver(state="active", birth_date=BIRTH, licence_number="13AB00042")
     from services import documents
 
     def broken(training):
         raise RuntimeError("wkhtmltopdf en panne")
 
     monkeypatch.setattr(documents, "summary_pdf", broken)
-    with pytest.raises(RuntimeError):
-        accounts.accept(Dossier.account_of(driver), make_staff(procedures=["COMPTE_PARTICULIER"]))
-    assert Dossier.account_of(driver).state == AccountState.EN_ANALYSE
-    assert Training.get().user_id is None
+    page = html.unescape(client.post(URL, data=form(), follow_redirects=True).get_data(as_text=True))
+    training = Training.get()
+    assert training.user_id is not None and training.summary_path is None
+    assert "son récapitulatif sera déposé sur son compte dès qu'il sera produit" in page
 
 
 def test_every_field_is_checked_in_french(client, admin):

@@ -1,14 +1,18 @@
-"""The issued PDFs: training summary and qualification certificate, read back as text."""
+"""The issued PDFs: training summary and qualification certificate, read back as text; no local file ever
+read into one; images inlined; never rendered inside a transaction."""
 import datetime as dt
 import io
 import shutil
+import subprocess
 
+import jinja2
 import pytest
 from flask import render_template
 from pypdf import PdfReader
 
-from models import Certificate, Organisation, Training
-from services import documents
+from models import Certificate, Organisation, Training, db
+from services import documents, storage
+from tests.cqc_files import png
 
 BIRTH = dt.date(1990, 3, 14)
 
@@ -178,3 +182,113 @@ def test_missing_wkhtmltopdf_is_a_clear_error(make_certificate, monkeypatch):
 
     with pytest.raises(RuntimeError, match="wkhtmltopdf est introuvable"):
         documents.certificate_pdf(certificate)
+
+
+# --- No local file, images inlined, outside transactions ----------------------------------------------------
+
+#: A template that tries every way HTML has to pull a local file into the page.
+HOSTILE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="file://{path}"></head><body>
+<p>Avant</p>
+<img src="file:///etc/passwd"><img src="file://{path}">
+<iframe src="file:///etc/passwd" width="600" height="200"></iframe>
+<iframe src="file://{path}" width="600" height="200"></iframe>
+<object data="file://{path}" type="text/plain" width="600" height="200"></object>
+<embed src="file://{path}" type="text/plain">
+<p>Après</p>
+</body></html>"""
+
+
+def pdftotext(data):
+    """Return the text of a PDF as poppler's pdftotext reads it."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) n'est pas installé")
+    return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def wkhtmltopdf_with(html, tmp_path, **changes):
+    """Convert with the documents' options changed (False drops one), keeping the PDF wkhtmltopdf writes despite errors."""
+    arguments = [shutil.which("wkhtmltopdf")]
+    for name, value in {**documents.PDF_OPTIONS, **changes}.items():
+        if value is not False:
+            arguments += [f"--{name}"] + ([value] if value is not None else [])
+    output = tmp_path / "sortie.pdf"
+    subprocess.run([*arguments, "-", str(output)], input=html.encode(), capture_output=True)
+    return output.read_bytes()
+
+
+@pytest.fixture
+def secret_file(tmp_path):
+    path = tmp_path / "secret.txt"
+    path.write_text("root:x:0:0 MARQUEUR-SECRET-4242\n")
+    return str(path)
+
+
+@pytest.fixture
+def pdf_templates(app):
+    """Add templates under pdf/ for one test, next to the application's."""
+    extra = {}
+    original = app.jinja_env.loader
+    app.jinja_env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(extra), original])
+    app.jinja_env.cache.clear()
+    yield extra
+    app.jinja_env.loader = original
+    app.jinja_env.cache.clear()
+
+
+def test_local_file_access_is_off():
+    assert "enable-local-file-access" not in documents.PDF_OPTIONS
+    assert "disable-local-file-access" in documents.PDF_OPTIONS and "disable-javascript" in documents.PDF_OPTIONS
+
+
+def test_a_template_reaching_for_local_files_gives_no_pdf(wkhtmltopdf, pdf_templates, secret_file):
+    pdf_templates["pdf/hostile.html"] = HOSTILE.replace("{path}", secret_file)
+    with pytest.raises(RuntimeError, match="wkhtmltopdf n'a pas pu produire le PDF"):
+        documents.render_pdf("pdf/hostile.html")
+
+
+def test_even_a_pdf_made_despite_the_errors_holds_no_local_file(wkhtmltopdf, secret_file, tmp_path):
+    html = HOSTILE.replace("{path}", secret_file)
+    # Control: with local files allowed (the former options), the file's text ends up in the PDF.
+    assert "MARQUEUR-SECRET-4242" in pdftotext(wkhtmltopdf_with(
+        html, tmp_path, **{"disable-local-file-access": False, "enable-local-file-access": None}))
+    # With the documents' options, the PDF wkhtmltopdf still writes past the refused loads holds nothing of the files.
+    text = pdftotext(wkhtmltopdf_with(html, tmp_path, **{"load-error-handling": "ignore"}))
+    assert "Avant" in text and "Après" in text
+    assert "MARQUEUR-SECRET-4242" not in text and "root:x:0:0" not in text
+
+
+def test_markup_typed_into_a_field_stays_text(wkhtmltopdf, make_training):
+    training = make_training(last_name='<img src="file:///etc/passwd"><iframe src=file:///etc/passwd>')
+    text = " ".join(pdftotext(documents.summary_pdf(training)).split())
+    assert "root:x:0:0" not in text and "<IFRAME SRC=FILE:///ETC/PASSWD>" in text.upper()
+
+
+def test_an_inlined_image_is_drawn(wkhtmltopdf, pdf_templates, app):
+    if shutil.which("pdfimages") is None:
+        pytest.skip("pdfimages (poppler-utils) n'est pas installé")
+    pdf_templates["pdf/photo.html"] = (
+        '<!doctype html><html><body><p>Photo du titulaire</p><img src="{{ inline_image(photo) }}" width="120">'
+        '<img src="{{ inline_image(stored) }}" width="60"></body></html>'
+    )
+    stored = storage.store(png(60, 80, (0, 0, 145)), "essais", ".png")
+    data = documents.render_pdf("pdf/photo.html", photo=png(120, 80, (200, 30, 30)), stored=stored)
+    listing = subprocess.run(["pdfimages", "-list", "-"], input=data, capture_output=True, check=True).stdout.decode()
+    sizes = [tuple(line.split()[3:5]) for line in listing.splitlines()[2:]]
+    assert sizes == [("120", "80"), ("60", "80")]
+    assert "Photo du titulaire" in pdftotext(data)
+
+
+def test_only_images_are_inlined(app):
+    assert documents.inline_image(png()).startswith("data:image/png;base64,iVBORw0KGgo")
+    for data in (b"%PDF-1.4 ...", b"<svg onload=alert(1)>", b""):
+        with pytest.raises(ValueError, match="image JPEG ou PNG"):
+            documents.inline_image(data)
+
+
+def test_no_pdf_is_rendered_inside_a_transaction(wkhtmltopdf, make_training):
+    training = make_training()
+    with db.atomic():
+        with pytest.raises(RuntimeError, match="pendant une transaction"):
+            documents.summary_pdf(training)
+    assert documents.summary_pdf(training).startswith(b"%PDF-")
