@@ -142,6 +142,10 @@ def _check_environment(app):
                 db.close()
 
 
+#: HTML answers shown inside an iframe of the back office (the e-mail read in « Boîte d'envoi »).
+FRAMED_BY_OWN_PAGES = {"outbox.html"}
+
+
 def _init_security(app):
     """Cookies, proxies, limits per address and the headers every answer carries."""
     from services.limits import limiter, too_many
@@ -168,11 +172,14 @@ def _init_security(app):
     @app.after_request
     def _headers(response):
         nonce = g.get("csp_nonce", "")
+        # Pages are never framed (clickjacking); a document or an e-mail is shown framed in the file's own page.
+        framed = response.mimetype != "text/html" or request.endpoint in FRAMED_BY_OWN_PAGES
         response.headers["Content-Security-Policy"] = (
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors " + ("'self'" if framed else "'none'")
         )
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         # A link's secret (/mot-de-passe/<token>, …) must never leave in a Referer header.
         carries_token = any("token" in name for name in (request.view_args or {}))

@@ -197,7 +197,8 @@ def browser():
 def new_page(browser, live):
     """Open a fresh browser session (its own cookies) on the live server; closed after the test.
 
-    A server error (HTTP 5xx) or a JavaScript error on any page fails the test.
+    A server error (HTTP 5xx), a JavaScript error or anything the Content-Security-Policy refused, on any page,
+    fails the test.
     """
     contexts = []
     problems = []
@@ -209,6 +210,8 @@ def new_page(browser, live):
         page = context.new_page()
         page.on("response", lambda r: problems.append(f"HTTP {r.status} : {r.request.method} {r.url}") if r.status >= 500 else None)
         page.on("pageerror", lambda error: problems.append(f"Erreur JavaScript sur {page.url} : {error}"))
+        page.on("console", lambda message: problems.append(f"Refusé par la CSP sur {page.url} : {message.text}")
+                if "Content Security Policy" in message.text else None)
         return page
 
     yield open_page
