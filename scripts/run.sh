@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh run
 export FLASK_APP=app.py
+# The demo runs in development: production refuses the demo accounts and the default secrets.
+export HUBPRO_ENV="${HUBPRO_ENV:-development}"
 port="${PORT:-5000}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:$port}"
 .venv/bin/flask init-db
