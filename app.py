@@ -174,10 +174,12 @@ def _init_security(app):
         nonce = g.get("csp_nonce", "")
         # Pages are never framed (clickjacking); a document or an e-mail is shown framed in the file's own page.
         framed = response.mimetype != "text/html" or request.endpoint in FRAMED_BY_OWN_PAGES
-        response.headers["Content-Security-Policy"] = (
+        ancestors = "frame-ancestors " + ("'self'" if framed else "'none'")
+        # A view's own, stricter policy stays (an e-mail read in « Boîte d'envoi » runs sandboxed, without script).
+        own = response.headers.get("Content-Security-Policy")
+        response.headers["Content-Security-Policy"] = f"{own}; {ancestors}" if own else (
             f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors " + ("'self'" if framed else "'none'")
+            f"img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; {ancestors}"
         )
         response.headers["X-Frame-Options"] = "SAMEORIGIN" if framed else "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"

@@ -135,4 +135,5 @@ def test_staff_read_each_message_with_clickable_links(client, make_staff, login_
     assert f"/admin/outbox/html/{message.id}" in details
     body = client.get(f"/admin/outbox/html/{message.id}")
     assert 'href="http://localhost/mot-de-passe/' in body.get_data(as_text=True)
-    assert "sandbox" in body.headers["Content-Security-Policy"]
+    policy = body.headers["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src" not in policy and "frame-ancestors 'self'" in policy
