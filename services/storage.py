@@ -145,6 +145,8 @@ def clean_name(name, suffix=""):
     is not one of that type's."""
     name = unicodedata.normalize("NFC", name or "")
     name = re.split(r"[/\\]", name)[-1]
+    # A control character (a line break) parts words; an invisible one (a direction mark) is dropped.
+    name = "".join(" " if unicodedata.category(c) == "Cc" else c for c in name)
     name = "".join(c for c in name if not unicodedata.category(c).startswith("C"))
     name = " ".join(NAME_UNSAFE.sub("_", name).split()).lstrip(". ")
     stem, ending = os.path.splitext(name)

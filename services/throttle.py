@@ -3,6 +3,7 @@
 A lock is per account, never per address: guessing passwords for unknown addresses locks nobody else out.
 Limits per address are Flask-Limiter's (services/limits.py).
 """
+import hashlib
 import time
 
 from flask import current_app
@@ -14,8 +15,15 @@ from services import outbox, tokens
 
 
 def key_for(email, staff=False):
-    """Return the key failed logins for this typed address are counted under (a known account or not)."""
-    return ("staff-login:" if staff else "login:") + normalize_email(email)
+    """Return the key failed logins for this typed address are counted under (a known account or not).
+
+    An address too long for the key column (a varchar(255) on PostgreSQL) is counted under its SHA-256 digest.
+    """
+    prefix = "staff-login:" if staff else "login:"
+    address = normalize_email(email)
+    if len(prefix) + len(address) > Throttle.key.max_length:
+        address = hashlib.sha256(address.encode()).hexdigest()
+    return prefix + address
 
 
 def login_key(account):
