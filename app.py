@@ -38,6 +38,8 @@ DEFAULTS = {
     "SMS_BACKEND": "outbox",
     #: Payment provider: its hosted page (empty: the local sandbox) and the notifications' HMAC secret.
     "PAYMENT_PROVIDER_URL": "",
+    #: Its refund service (a payment confirmed for a file that no longer waited for it is refunded there).
+    "PAYMENT_REFUND_URL": "",
     "PAYMENT_SECRET": "sandbox-secret-change-me",
     #: The seller printed on invoices.
     "SELLER_NAME": "IN Groupe",

@@ -12,7 +12,7 @@ log = logging.getLogger("hubpro.jobs")
 
 def registry():
     """Return {name: (module, seconds between runs)} for every job."""
-    from jobs import analysis_alerts, card_renewals, certificates, followups, invoices, links, new_files, outbox
+    from jobs import analysis_alerts, card_renewals, certificates, followups, invoices, links, new_files, outbox, refunds
 
     return {
         "outbox": (outbox, 30),
@@ -21,6 +21,7 @@ def registry():
         "links": (links, 3600),
         "certificates": (certificates, 3600),
         "followups": (followups, 3600),
+        "refunds": (refunds, 900),
         "invoices": (invoices, 86400),
         "card_renewals": (card_renewals, 86400),
     }

@@ -1083,9 +1083,16 @@ class PaymentStatus(enum.StrEnum):
     PENDING = "pending"
     PAID = "paid"
     REFUSED = "refused"
+    #: Paid for a file that no longer waited for it (cancelled meanwhile): the money goes back to the card.
+    TO_REFUND = "to_refund"
+    #: Given back through the provider, the invoice cancelled by a credit note.
+    REFUNDED = "refunded"
 
 
-PAYMENT_STATUS_LABELS = {PaymentStatus.PENDING: "En attente", PaymentStatus.PAID: "Payé", PaymentStatus.REFUSED: "Refusé"}
+PAYMENT_STATUS_LABELS = {
+    PaymentStatus.PENDING: "En attente", PaymentStatus.PAID: "Payé", PaymentStatus.REFUSED: "Refusé",
+    PaymentStatus.TO_REFUND: "À rembourser", PaymentStatus.REFUNDED: "Remboursé",
+}
 
 
 class Payment(BaseModel):
@@ -1105,6 +1112,9 @@ class Payment(BaseModel):
     settled_at = DateTimeField(null=True)
     #: The provider's own identifier of the transaction.
     provider_reference = CharField(default="")
+    #: When the provider gave the money back, and its identifier of that refund.
+    refunded_at = DateTimeField(null=True)
+    refund_reference = CharField(default="")
 
     @property
     def status_label(self):
@@ -1160,6 +1170,16 @@ class Invoice(BaseModel):
     @property
     def display_number(self):
         return f"{'AV' if self.kind == InvoiceKind.CREDIT_NOTE else 'FA'}-{self.number:08d}"
+
+    @property
+    def to_business(self):
+        """Is the buyer a business (an organisation)? Only a business owes late-payment penalties and the 40 € indemnity."""
+        return self.organisation_id is not None
+
+
+# A replayed request cannot number a second credit note on an invoice, nor a second monthly invoice of a holder.
+Invoice.add_index(Invoice.index(Invoice.credits, unique=True, name="invoice_one_credit_note"))
+Invoice.add_index(Invoice.index(Invoice.organisation, Invoice.period, unique=True, name="invoice_one_per_period"))
 
 
 class InvoiceLine(BaseModel):

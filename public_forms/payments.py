@@ -1,5 +1,7 @@
 """Card payments: the provider's signed notification, and the page the driver comes back to."""
 import datetime as dt
+import json
+import urllib.parse
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -36,12 +38,28 @@ def _exempt_notification(state):
 @bp.route("/paiement/notification", methods=["POST"])
 def notification():
     """Apply the provider's signed notification: 200 « OK » when applied or already applied, 400 and why otherwise."""
-    fields = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     try:
-        dossiers.settle_payment(fields or {})
+        dossiers.settle_payment(_notification_fields())
     except Refused as error:
         return str(error), 400, {"Content-Type": "text/plain; charset=utf-8"}
     return "OK", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _notification_fields():
+    """Return the fields of the notification posted (form-encoded or JSON); refuse (logged) a body that holds none."""
+    if (request.content_length or 0) > payments.MAX_NOTIFICATION_BYTES:
+        payments.refuse_unreadable(b"(%d octets)" % request.content_length)
+    body = request.stream.read(payments.MAX_NOTIFICATION_BYTES + 1)  # a body sent without its length, too
+    try:
+        if len(body) > payments.MAX_NOTIFICATION_BYTES:
+            raise ValueError("trop volumineuse")
+        text = body.decode("utf-8")
+        if request.is_json:
+            return json.loads(text) if text.strip() else {}
+        pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=50)
+        return {name: value for name, value in reversed(pairs)}  # the first value of a repeated field, as a form reads it
+    except (ValueError, RecursionError):  # too big, not UTF-8, not JSON, not form-encoded, nested beyond reason
+        payments.refuse_unreadable(body)
 
 
 def _own_payment(reference):
@@ -62,10 +80,12 @@ def back(reference):
     """Show the holder where the payment stands: accepted, refused, or awaiting the provider's confirmation."""
     payment = _own_payment(reference)
     refresh = payment.status == PaymentStatus.PENDING and clock.now() - payment.created_at < REFRESH_FOR
+    invoice = payment.invoices.first()
     page = render_template(
         "public/payments/back.html",
         payment=payment,
-        invoice=payment.invoices.first(),
+        invoice=invoice,
+        credit_note=invoice.credit_notes.first() if invoice else None,
         next_step=NEXT_STEPS.get(payment.product, DEFAULT_NEXT_STEP),
         can_pay_again=can_pay_again(payment),
         refresh=REFRESH_SECONDS if refresh else None,

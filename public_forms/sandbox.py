@@ -2,13 +2,18 @@
 
 It exists only while PAYMENT_PROVIDER_URL is empty (development and tests). Like a provider, it
 checks the order's signature, takes a test card, posts the signed notification server to
-server to the order's notify_url, then sends the browser back to its return_url.
+server, then sends the browser back; and it refunds a payment on a signed request.
+
+Unlike a provider, it only ever talks to this application: an order whose notify_url or
+return_url is not the application's own is refused, and the addresses it posts to and sends the
+browser to are built here from the payment's reference, never read from the order.
 """
+import hashlib
 import hmac
 import secrets
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Regexp, ValidationError
@@ -56,6 +61,12 @@ class CardForm(FlaskForm):
     ])
 
 
+@bp.record_once
+def _exempt_refund(state):
+    # The merchant asks for a refund from its servers, without session or CSRF token: the HMAC signature is its proof.
+    state.app.extensions["csrf"].exempt(refund)
+
+
 @bp.before_request
 def _only_without_provider():
     # With a real provider configured, the sandbox does not exist.
@@ -64,11 +75,14 @@ def _only_without_provider():
 
 
 def _order():
-    """Return the payment order of the query string, or None when it is incomplete or its signature is wrong."""
+    """Return the payment order of the query string, or None when it is incomplete, wrongly signed or not for this app."""
     order = {name: request.args.get(name, "") for name in ORDER_FIELDS}
     if not all(order.values()) or not order["amount"].isdigit() or order["currency"] != "EUR":
         return None
-    if not hmac.compare_digest(request.args.get("signature", ""), payments.sign(order)):
+    if not payments.signed(order, request.args.get("signature")):
+        return None
+    # Even a validly signed order may not send the sandbox's POST or the browser anywhere else (SSRF, open redirect).
+    if order["notify_url"] != payments.notify_url() or order["return_url"] != payments.return_url(order["reference"]):
         return None
     return order
 
@@ -80,9 +94,10 @@ def pay():
     if order is None:
         current_app.logger.warning("Bac à sable : ordre de paiement refusé (%s)", request.args.get("reference", ""))
         return render_template("public/sandbox/invalid.html"), 400
+    back = payments.return_url(order["reference"])
     if request.method == "POST" and request.form.get("action") == "cancel":
         # An abandoned payment: no notification, the merchant's payment stays pending.
-        return redirect(order["return_url"])
+        return redirect(back)
     form = CardForm()
     if form.validate_on_submit():
         fields = {
@@ -94,11 +109,26 @@ def pay():
         }
         fields["signature"] = payments.sign(fields)
         try:
-            payments.send_notification(order["notify_url"], fields)
+            payments.send_notification(payments.notify_url(), fields)
         except Exception as error:  # the merchant refused or is unreachable: its return page still says where things stand
             current_app.logger.warning("Bac à sable : notification %s non délivrée (%s)", order["reference"], error)
-        return redirect(order["return_url"])
+        return redirect(back)
     return render_template(
         "public/sandbox/pay.html", form=form, order=order, amount=Decimal(order["amount"]) / 100,
         test_cards=[(spaced(number), status) for number, status in TEST_CARDS.items()],
     )
+
+
+@bp.route("/remboursement", methods=["POST"])
+def refund():
+    """Refund a payment on the merchant's signed request: a signed JSON answer, the same refund for the same payment."""
+    request_fields = {name: request.form.get(name, "") for name in payments.REFUND_REQUEST_FIELDS}
+    well_formed = request_fields["transaction"] and request_fields["amount"].isdigit() and request_fields["currency"] == "EUR"
+    if not well_formed or not payments.signed(request_fields, request.form.get("signature")):
+        current_app.logger.warning("Bac à sable : demande de remboursement refusée (%s)", request_fields["reference"][:40])
+        return jsonify(status="refused"), 400
+    # Named after the transaction: asked twice, the sandbox answers the same refund, as a provider does.
+    digest = hmac.new(current_app.config["PAYMENT_SECRET"].encode(), request_fields["transaction"].encode(), hashlib.sha256)
+    answer = {**request_fields, "status": "refunded", "refund": "SBXR" + digest.hexdigest()[:16].upper()}
+    answer["signature"] = payments.sign(answer)
+    return jsonify(answer)

@@ -151,18 +151,33 @@ def settle_payment(fields):
 
 
 def paid(payment):
-    """Move the file a confirmed payment was for (inside the notification's transaction)."""
+    """Move the file a confirmed payment was for (inside the notification's transaction); False when it no longer waits.
+
+    A file cancelled meanwhile, or whose move the lifecycle now refuses (the returned card's address confirmed
+    meanwhile), is left as it was and written to the audit log: the payment is then refunded.
+    """
     dossier = payment.dossier
+    try:
+        with db.atomic():  # a savepoint: a move refused halfway leaves nothing behind
+            _move_paid(dossier, payment)
+    except Refused as refusal:
+        state = type(dossier).get_by_id(dossier.id).state_label  # as the rollback left it
+        audit.record("Paiement reçu pour une demande qui ne l'attendait plus : remboursé avec un avoir", payment.reference,
+                     f"dossier {dossier.id} à l'état « {state} » : {refusal.message}", user=payment.user)
+        return False
+    return True
+
+
+def _move_paid(dossier, payment):
     declaration = declaration_of(dossier)
+    asked = dossier.open_anomalies().where(Anomaly.field == "paiement")
     if dossier.state == RequestState.BROUILLON and declaration.on_paid is not None:
         declaration.on_paid(payment)
     elif dossier.state == RequestState.BROUILLON:
         transitions.transition(dossier, "submit", user=payment.user, comment="Paiement confirmé")
-    elif dossier.state == RequestState.ATTENTE_COMPLEMENT:
+    elif dossier.state == RequestState.ATTENTE_COMPLEMENT and asked.exists():
         Anomaly.update(new_value="Payé", corrected_at=clock.now()).where(
             Anomaly.dossier == dossier, Anomaly.field == "paiement", Anomaly.corrected_at.is_null()).execute()
         transitions.transition(dossier, "answer", user=payment.user, comment="Remplacement payé par le titulaire")
     else:
-        # The money is taken but the file no longer waits for it (cancelled meanwhile): staff refund it.
-        audit.record("Paiement reçu pour un dossier qui ne l'attendait plus : à rembourser par un avoir",
-                     payment.reference, f"dossier {dossier.id} à l'état {dossier.state}", user=payment.user)
+        raise Refused("La demande n'attendait plus ce paiement.")

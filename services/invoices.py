@@ -3,6 +3,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
+from peewee import IntegrityError
 
 from models import (
     Card, CardKind, CqcRequest, Dossier, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, Organisation, Product,
@@ -142,16 +143,28 @@ def _postal_address(user):
     return "\n".join(filter(None, [driver.address, driver.address_extra, f"{driver.postal_code} {driver.city}"]))
 
 
-def credit_note(invoice, staff, reason):
-    """Cancel an invoice with a credit note of the same amounts, in the same sequence."""
+def issue_credit_note(invoice, reason):
+    """Number the credit note cancelling an invoice for the same amounts, in the same sequence (its PDF: render()).
+
+    An invoice has one credit note at most: a second one, even from a request racing this one, is refused
+    (ValueError) by the unique index on the invoice it credits.
+    """
     if invoice.kind != InvoiceKind.INVOICE:
         raise ValueError("Un avoir ne se corrige pas par un autre avoir.")
     if invoice.credit_notes.exists():
         raise ValueError("Cette facture a déjà un avoir.")
     lines = [(f"Avoir sur la facture {invoice.display_number} – {line.description} ({reason})", line.quantity,
               -line.unit_ht, line.vat_rate) for line in invoice.lines]
-    note = issue(lines=lines, buyer_name=invoice.buyer_name, buyer_address=invoice.buyer_address, user=invoice.user,
-                 organisation=invoice.organisation, credits=invoice, kind=InvoiceKind.CREDIT_NOTE)
+    try:
+        return issue(lines=lines, buyer_name=invoice.buyer_name, buyer_address=invoice.buyer_address, user=invoice.user,
+                     organisation=invoice.organisation, credits=invoice, kind=InvoiceKind.CREDIT_NOTE)
+    except IntegrityError:  # a double click: the other request's credit note was committed first (its number is given back)
+        raise ValueError("Cette facture a déjà un avoir.") from None
+
+
+def credit_note(invoice, staff, reason):
+    """Cancel an invoice with a credit note of the same amounts, in the same sequence, for a member of staff."""
+    note = issue_credit_note(invoice, reason)
     audit.record("Avoir émis", note.display_number, f"sur {invoice.display_number} : {reason}", staff=staff)
     return render(note)
 
@@ -184,15 +197,25 @@ def monthly_contract_invoices(month_start):
     count = 0
     tariffs = {}  # (product, day): the tariff then, read once
     for payer in Organisation.select().where(Organisation.id.in_(list(by_payer))).order_by(Organisation.id):
-        if Invoice.select().where(Invoice.organisation == payer, Invoice.period == month_start).exists():
+        if month_invoiced(payer, month_start):
             continue
         held = sorted(by_payer[payer.id], key=lambda card: (card.issued_on, card.id))
         lines = [line for line in (_card_line(card, payer, tariffs) for card in held) if line]
-        if lines:
-            render(issue(lines=lines, buyer_name=payer.name, buyer_address=_organisation_address(payer),
-                         organisation=payer, period=month_start))
-            count += 1
+        if not lines:
+            continue
+        try:
+            invoice = issue(lines=lines, buyer_name=payer.name, buyer_address=_organisation_address(payer),
+                            organisation=payer, period=month_start)
+        except IntegrityError:  # another run invoiced this holder's month first (unique holder and period)
+            continue
+        render(invoice)
+        count += 1
     return count
+
+
+def month_invoiced(organisation, month_start):
+    """Has this contract holder's invoice of this month been issued?"""
+    return Invoice.select().where(Invoice.organisation == organisation, Invoice.period == month_start).exists()
 
 
 def _card_line(card, payer, tariffs):

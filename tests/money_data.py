@@ -43,3 +43,18 @@ def pdf_text(data):
     assert data.startswith(b"%PDF-")
     reader = PdfReader(io.BytesIO(data))
     return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def route_refunds(monkeypatch, client):
+    """Deliver the application's refund requests to the sandbox through a test client; return the answers received."""
+    from tests.conftest import path_of
+
+    answers = []
+
+    def request_refund(url, fields):
+        answer = client.post(path_of(url), data=fields).get_json()
+        answers.append(answer)
+        return answer
+
+    monkeypatch.setattr(payments, "request_refund", request_refund)
+    return answers

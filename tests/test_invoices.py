@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from models import (
-    Card, CardState, CqcRequest, Invoice, InvoiceKind, Organisation, OutboxMessage, Payment, PaymentNotification, PaymentStatus, Role,
+    Card, CardState, CqcRequest, Invoice, InvoiceKind, InvoiceSequence, Organisation, OutboxMessage, Payment, PaymentNotification, PaymentStatus, Role,
     SireneEstablishment, StaffRole, Tariff, Training, User,
 )
 from models import clock as clock_module
@@ -71,10 +71,11 @@ def test_the_invoice_pdf_carries_every_mention(app, invoice, driver):
         "Remplacement de carte de qualification de conducteur 1 28,24 € 20 % 28,24 €",
         "Total HT 28,24 €", "TVA 20 % sur 28,24 € 5,65 €", "Total TTC 33,89 €",
         f"Payée par carte bancaire le {clock_module.today():%d/%m/%Y}",
-        "Pénalités de retard : taux d'intérêt de la BCE majoré de 10 points",
-        "Indemnité forfaitaire pour frais de recouvrement : 40 €",
     ]:
         assert mention in text, mention
+    # A consumer owes neither the late-payment penalties nor the recovery indemnity of the code de commerce.
+    for business_only in ("Indemnité forfaitaire", "frais de recouvrement", "40 €", "Pénalités de retard", "escompte"):
+        assert business_only not in text, business_only
     assert invoice.due_on == clock_module.today() + dt.timedelta(days=invoices.PAYMENT_TERM_DAYS)
     # HT + TVA = TTC, on the row and on the page.
     assert invoice.total_ht + invoice.total_vat == invoice.total_ttc == Decimal(PRICE_CENTS) / 100
@@ -103,6 +104,17 @@ def test_a_credit_note_takes_the_next_number_with_negative_amounts(invoice, make
     with pytest.raises(ValueError):
         invoices.credit_note(note, staff, "un avoir sur un avoir")
     assert Invoice.select().count() == 2
+
+
+def test_a_second_credit_note_on_an_invoice_is_refused_by_the_database(invoice, make_staff, monkeypatch):
+    staff = make_staff(role=StaffRole.LOCAL_ADMIN)
+    invoices.credit_note(invoice, staff, "Double paiement")
+    # A double click: the second request looked for a credit note before the first one was committed.
+    monkeypatch.setattr(Invoice, "credit_notes", property(lambda self: Invoice.select().where(Invoice.id < 0)))
+    with pytest.raises(ValueError, match="déjà un avoir"):
+        invoices.credit_note(invoice, staff, "Double paiement")
+    assert Invoice.select().count() == 2
+    assert InvoiceSequence.get_by_id(1).last_number == 2  # the refused one gave its number back: no gap
 
 
 # --- « Mes factures » -----------------------------------------------------------------------------------
@@ -188,7 +200,20 @@ def test_the_monthly_centre_invoice_lists_the_cards_of_its_trainees_once(runner,
     assert "CQC n° 23000042" in text and "23000099" not in text and "23000100" not in text
     assert "FORMATRANS Saint-Étienne 12 rue de la Forêt 42100 Saint-Étienne SIRET 47728084603753" in text
     assert f"Période {month_start:%m/%Y}" in text and "À régler au plus tard le" in text and "Payée par carte" not in text
+    # A business buyer: the mentions of the code de commerce.
+    assert "Pénalités de retard : taux d'intérêt de la BCE majoré de 10 points" in text
+    assert "Indemnité forfaitaire pour frais de recouvrement : 40 €" in text
     assert last_email("direction@formatrans.fr").subject.endswith(invoice.display_number)
+
+
+def test_a_second_monthly_invoice_of_a_holder_is_refused_by_the_database(centre_with_card, monkeypatch):
+    centre, admin, card, month_start = centre_with_card
+    assert invoices.monthly_contract_invoices(month_start) == 1
+    # Two runs at once: the second one looked for the month's invoice before the first one was committed.
+    monkeypatch.setattr(invoices, "month_invoiced", lambda organisation, month: False)
+    assert invoices.monthly_contract_invoices(month_start) == 0
+    assert Invoice.select().where(Invoice.organisation == centre).count() == 1
+    assert InvoiceSequence.get_by_id(1).last_number == 1
 
 
 def test_the_centre_administrator_sees_the_organisations_invoices(app, client, centre_with_card, invoice):

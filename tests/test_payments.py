@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 
 from models import (
-    Dossier, DossierEvent, Invoice, InvoiceSequence, OutboxMessage, Payment, PaymentNotification, PaymentStatus, RequestState,
+    AuditLog, Dossier, DossierEvent, Invoice, InvoiceKind, InvoiceSequence, OutboxMessage, Payment, PaymentNotification,
+    PaymentStatus, RequestState,
 )
-from services import payments
+from services import dossiers, payments
 from tests.conftest import path_of
-from tests.money_data import PRICE_CENTS, make_tariff, notification, pending_payment
+from tests.money_data import PRICE_CENTS, make_tariff, notification, pending_payment, route_refunds
 
 NOTIFY = "/paiement/notification"
 
@@ -183,6 +184,7 @@ def sandbox_posts(monkeypatch, provider):
     delivered = []
 
     def send(url, fields):
+        assert url == "http://localhost/paiement/notification"  # the application's own address, whatever the order said
         response = provider.post(path_of(url), data=fields)
         delivered.append((fields, response.status_code))
         return response.status_code
@@ -250,3 +252,173 @@ def test_the_sandbox_exists_only_without_a_provider(app, client, payment):
         assert payments.hosted_page_url(payment).startswith("https://paiement.prestataire.example/page?reference=")
     finally:
         app.config["PAYMENT_PROVIDER_URL"] = ""
+
+
+def signed_order(payment, **changes):
+    """Return the sandbox URL of a payment's order with fields changed and signed again (a leaked secret)."""
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(payments.hosted_page_url(payment)).query))
+    query.update(changes)
+    query["signature"] = payments.sign({k: v for k, v in query.items() if k != "signature"})
+    return "/bac-a-sable/paiement?" + urllib.parse.urlencode(query)
+
+
+@pytest.mark.parametrize("changes", [
+    {"notify_url": "http://169.254.169.254/latest/meta-data/"},
+    {"notify_url": "http://localhost:6379/"},
+    {"return_url": "https://evil.example/"},
+    {"return_url": "//evil.example/paiement/retour/P1"},
+    {"return_url": "http://localhost/paiement/retour/PAUTRE"},
+])
+def test_the_sandbox_talks_only_to_the_application_even_on_a_signed_order(client, payment, sandbox_posts, changes):
+    url = signed_order(payment, **changes)
+    assert client.get(url).status_code == 400
+    assert client.post(url, data={**CARD, "number": "4111111111111111"}).status_code == 400
+    assert client.post(url, data={"action": "cancel"}).status_code == 400
+    assert sandbox_posts == [] and fresh(payment).status == PaymentStatus.PENDING
+
+
+def test_the_sandbox_sends_the_browser_back_to_the_app_only(client, payment, sandbox_posts):
+    hosted = path_of(payments.hosted_page_url(payment))
+    for data in ({"action": "cancel"}, {**CARD, "number": "4111111111111111"}):
+        location = client.post(hosted, data=data).headers["Location"]
+        assert location == f"http://localhost/paiement/retour/{payment.reference}"
+
+
+# --- A payment the file no longer waited for -----------------------------------------------------------------
+
+
+@pytest.fixture
+def refunds(monkeypatch, provider):
+    """Route the application's refund requests to the sandbox."""
+    return route_refunds(monkeypatch, provider)
+
+
+def audit_actions():
+    return [entry.action for entry in AuditLog.select().order_by(AuditLog.id)]
+
+
+def test_a_payment_for_a_cancelled_file_is_recorded_invoiced_refunded_and_credited(
+        provider, client, login_user, driver, payment, refunds):
+    dossiers.cancel(payment.dossier, driver)
+    response = provider.post(NOTIFY, data=notification(payment, transaction="SBX42"))
+    assert response.status_code == 200 and response.get_data(as_text=True) == "OK"
+
+    refunded = fresh(payment)
+    assert refunded.status == PaymentStatus.REFUNDED and refunded.provider_reference == "SBX42"
+    assert refunded.refunded_at is not None and refunded.refund_reference.startswith("SBXR")
+    assert refunded.dossier.state == RequestState.ANNULEE  # the file stays as the holder left it
+    (answer,) = refunds
+    assert answer["status"] == "refunded" and answer["reference"] == payment.reference and answer["amount"] == "3389"
+    invoice, note = Invoice.select().order_by(Invoice.number)
+    assert (invoice.kind, invoice.payment_id, invoice.total_ttc) == (InvoiceKind.INVOICE, payment.id, Decimal("33.89"))
+    assert (note.kind, note.credits_id, note.total_ttc, note.number) == (InvoiceKind.CREDIT_NOTE, invoice.id, Decimal("-33.89"), 2)
+    assert "ne l'attendait plus" in note.lines.get().description and note.pdf_sha256
+    assert audit_actions()[-3:] == [
+        "Paiement confirmé", "Paiement reçu pour une demande qui ne l'attendait plus : remboursé avec un avoir",
+        "Paiement remboursé"]
+    refund_line = AuditLog.get(AuditLog.action == "Paiement remboursé")
+    assert refunded.refund_reference in refund_line.detail and "AV-00000002" in refund_line.detail
+    assert {m.subject for m in OutboxMessage.select().where(OutboxMessage.recipient == driver.email,
+                                                            OutboxMessage.subject.contains("Hub Pro Transport n°"))} == {
+        "Votre facture Hub Pro Transport n° FA-00000001", "Votre avoir Hub Pro Transport n° AV-00000002"}
+
+    login_user(driver)
+    page = client.get(f"/paiement/retour/{payment.reference}").get_data(as_text=True)
+    assert "Paiement remboursé" in page and "FA-00000001" in page and "AV-00000002" in page and "Reprendre" not in page
+
+    # The provider replays its notification, the holder reloads: nothing more is refunded, credited or numbered.
+    assert provider.post(NOTIFY, data=notification(payment, transaction="SBX42")).get_data(as_text=True) == "OK"
+    assert len(refunds) == 1 and Invoice.select().count() == 2 and InvoiceSequence.get_by_id(1).last_number == 2
+    assert payments.refund(payment) is None and payments.refund_pending() == 0
+
+
+def test_a_refund_the_provider_cannot_make_now_is_made_by_the_job(provider, runner, driver, payment, monkeypatch, caplog):
+    dossiers.cancel(payment.dossier, driver)
+
+    def unreachable(url, fields):
+        raise OSError("connexion refusée")
+
+    monkeypatch.setattr(payments, "request_refund", unreachable)
+    assert provider.post(NOTIFY, data=notification(payment)).status_code == 200
+    waiting = fresh(payment)
+    assert waiting.status == PaymentStatus.TO_REFUND and waiting.refunded_at is None
+    assert Invoice.select().count() == 1  # recorded and invoiced; the credit note comes with the refund
+    assert "non effectué (connexion refusée)" in caplog.text
+
+    answers = route_refunds(monkeypatch, provider)
+    assert "'refunded': 1" in runner.invoke(args=["jobs", "run-once", "refunds"]).output
+    assert fresh(payment).status == PaymentStatus.REFUNDED and len(answers) == 1
+    assert Invoice.select().where(Invoice.kind == InvoiceKind.CREDIT_NOTE).count() == 1
+    assert "'refunded': 0" in runner.invoke(args=["jobs", "run-once", "refunds"]).output
+
+
+def test_a_refund_answer_not_signed_by_the_provider_is_not_believed(provider, driver, payment, monkeypatch):
+    dossiers.cancel(payment.dossier, driver)
+    answers = []
+
+    def forged(url, fields):
+        answers.append(fields)
+        return {**fields, "status": "refunded", "refund": "X1", "signature": "0" * 64}
+
+    monkeypatch.setattr(payments, "request_refund", forged)
+    assert provider.post(NOTIFY, data=notification(payment)).status_code == 200
+    assert len(answers) == 1 and fresh(payment).status == PaymentStatus.TO_REFUND
+    assert not Invoice.select().where(Invoice.kind == InvoiceKind.CREDIT_NOTE).exists()
+
+
+def test_the_sandbox_refunds_a_signed_request_once_and_refuses_a_forged_one(provider, payment):
+    order = {"reference": payment.reference, "transaction": "SBX42", "amount": "3389", "currency": "EUR"}
+    signed = {**order, "signature": payments.sign(order)}
+    first = provider.post("/bac-a-sable/remboursement", data=signed)
+    again = provider.post("/bac-a-sable/remboursement", data=signed)
+    assert first.status_code == again.status_code == 200
+    assert first.get_json() == again.get_json()  # asked twice, one refund
+    answer = first.get_json()
+    assert answer["status"] == "refunded" and answer["signature"] == payments.sign(answer)
+    for forged in ({**signed, "amount": "1"}, {**signed, "signature": "0" * 64}, {**order, "signature": ""}):
+        response = provider.post("/bac-a-sable/remboursement", data=forged)
+        assert response.status_code == 400 and response.get_json() == {"status": "refused"}
+
+
+# --- Notifications that hold no fields -------------------------------------------------------------------------
+
+#: Bodies that are not a notification at all: each is a clean 400, logged, and changes nothing.
+UNREADABLE = {
+    "empty form": (b"", "application/x-www-form-urlencoded", "signature invalide"),
+    "empty JSON": (b"", "application/json", "signature invalide"),
+    "not JSON": (b"{reference: P1", "application/json", "notification illisible"),
+    "a JSON list": (b'["reference", "signature"]', "application/json", "notification illisible"),
+    "a JSON number": (b"42", "application/json", "notification illisible"),
+    "nested values": (b'{"reference": {"$ne": ""}, "signature": []}', "application/json", "notification illisible"),
+    "a lone surrogate": (b'{"reference": "\\ud800", "signature": "x"}', "application/json", "notification illisible"),
+    "NaN": (b'{"amount": NaN}', "application/json", "notification illisible"),
+    "deeply nested": (b"[" * 100_00 + b"]" * 100_00, "application/json", "notification illisible"),
+    "not UTF-8": (b"reference=\xff\xfe&signature=x", "application/x-www-form-urlencoded", "notification illisible"),
+    "a NUL byte": (b"reference=P%00&signature=x", "application/x-www-form-urlencoded", "notification illisible"),
+    "a line break": (b"reference=P%0A1&signature=x", "application/x-www-form-urlencoded", "notification illisible"),
+    "not form-encoded": (b"\x00\x01garbage", "application/octet-stream", "notification illisible"),
+    "non-ASCII text": ("référence=Pé&signature=ç".encode(), "text/plain; charset=utf-8", "signature invalide"),
+    "too many fields": (b"&".join(b"f%d=1" % n for n in range(60)), "application/x-www-form-urlencoded",
+                        "notification illisible"),
+    "too big": (b"reference=" + b"P" * 5000, "application/x-www-form-urlencoded", "notification illisible"),
+    "huge": (b"x" * (13 * 1024 * 1024), "application/json", "notification illisible"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_an_unreadable_notification_is_a_logged_400(provider, payment, case, caplog):
+    body, content_type, reason = UNREADABLE[case]
+    response = provider.post(NOTIFY, data=body, content_type=content_type)
+    assert response.status_code == 400 and response.get_data(as_text=True) == reason
+    logged = PaymentNotification.get()
+    assert (logged.accepted, logged.reason) == (False, reason) and len(logged.payload) < 10_000
+    assert isinstance(json.loads(logged.payload), dict)  # readable in the back office's log
+    assert "Notification de paiement refusée" in caplog.text
+    assert fresh(payment).status == PaymentStatus.PENDING and Invoice.select().count() == 0
+
+
+def test_a_json_notification_is_applied_like_a_form(provider, payment):
+    fields = notification(payment)
+    response = provider.post(NOTIFY, data=json.dumps({**fields, "amount": int(fields["amount"])}),
+                             content_type="application/json")
+    assert response.status_code == 200 and fresh(payment).status == PaymentStatus.PAID

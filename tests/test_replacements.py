@@ -10,7 +10,9 @@ import pytest
 
 from models import (
     Anomaly,
+    AuditLog,
     Card,
+    CardEvent,
     CardState,
     Document,
     Dossier,
@@ -26,7 +28,7 @@ from models import (
 from services import cards, dossiers, payments, uploads
 from tests.conftest import TEST_PASSWORD
 from tests.driver_data import JPEG, PDF, complete_request, fast_pdfs, make_centre, record, upload
-from tests.money_data import pdf_text
+from tests.money_data import pdf_text, route_refunds
 
 BASE = "/mes-demandes/remplacement"
 QUEUE = "/admin/replacement_requests/"
@@ -619,6 +621,48 @@ def test_solution_1_after_an_unpaid_solution_2_cancels_it(client, returned_card)
     client.post(url)
     assert Card.get_by_id(returned_card.id).state == CardState.EXPEDIEE
     assert Dossier.get_by_id(draft.id).state == RequestState.ANNULEE
+
+
+@pytest.fixture
+def refunds(app, monkeypatch):
+    return route_refunds(monkeypatch, app.test_client())
+
+
+def assert_refunded(payment, refunds):
+    """The payment went back to the card through the provider, its invoice cancelled by a credit note, all in the log."""
+    payment = Payment.get_by_id(payment.id)
+    assert payment.status == PaymentStatus.REFUNDED and [a["refund"] for a in refunds] == [payment.refund_reference]
+    invoice = Invoice.get(Invoice.payment == payment.id)
+    note = Invoice.get(Invoice.credits == invoice.id)
+    assert note.total_ttc == -invoice.total_ttc == Decimal("-7.80")
+    actions = [entry.action for entry in AuditLog.select()]
+    assert "Paiement reçu pour une demande qui ne l'attendait plus : remboursé avec un avoir" in actions
+    assert "Paiement remboursé" in actions
+
+
+def test_a_re_dispatch_paid_after_solution_1_is_refunded_with_a_credit_note(client, returned_card, refunds):
+    url = f"/mes-cartes/{returned_card.id}/pli-non-distribue"
+    client.post(url, data={"solution": "2", **NEW_ADDRESS})
+    payment = Payment.get()
+    client.post(url)  # Solution 1 meanwhile: the card leaves again for the same address, the re-dispatch is cancelled
+    notify(payment)  # … and then the provider confirms the fee paid on its page
+    assert Dossier.get_by_id(payment.dossier_id).state == RequestState.ANNULEE
+    card = Card.get_by_id(returned_card.id)
+    assert card.state == CardState.EXPEDIEE and "8 rue Nationale" not in (card.delivery_lines or "")
+    assert_refunded(payment, refunds)
+
+
+def test_a_re_dispatch_paid_while_solution_1_is_chosen_is_refunded_and_changes_nothing(client, returned_card, refunds):
+    client.post(f"/mes-cartes/{returned_card.id}/pli-non-distribue", data={"solution": "2", **NEW_ADDRESS})
+    payment = Payment.get()
+    # The notification arrives between Solution 1's two steps: the card left again, its draft not cancelled yet.
+    cards.confirm_address(Card.get_by_id(returned_card.id), payment.user)
+    events = [(e.event, e.to_state) for e in CardEvent.select().order_by(CardEvent.id)]
+    notify(payment)
+    assert Dossier.get_by_id(payment.dossier_id).state == RequestState.BROUILLON  # the re-dispatch's moves rolled back
+    assert [(e.event, e.to_state) for e in CardEvent.select().order_by(CardEvent.id)] == events
+    assert "8 rue Nationale" not in (Card.get_by_id(returned_card.id).delivery_lines or "")
+    assert_refunded(payment, refunds)
 
 
 def test_the_pnd_re_dispatch_tells_the_truth(client, returned_card):
