@@ -47,6 +47,7 @@ PUBLIC = {
     "admin.login": "the staff login",
     "payments.notification": "the payment provider's signed server-to-server notification",
     "sandbox.pay": "the sandbox payment page (the provider's hosted page in development)",
+    "sandbox.refund": "the sandbox's signed server-to-server refund service (the provider's in development)",
 }
 
 #: The back-office views of reference data (« Données de référence ») and those of local administrators only.
