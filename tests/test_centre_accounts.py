@@ -168,11 +168,12 @@ def test_an_address_already_used_by_an_account_is_refused(client, formatrans):
     assert not Organisation.select().where(Organisation.siret == FORMATRANS).exists()
 
 
-def test_an_address_used_by_a_staff_member_is_refused(client, formatrans, make_staff):
+def test_a_staff_address_is_not_revealed_by_the_public_form(client, formatrans, make_staff):
     make_staff(email="agent.dreal@ingroupe.fr")
-    page = refused(client, email="Agent.DREAL@ingroupe.fr", email_confirm="agent.dreal@ingroupe.fr")
-    assert errors_of(page, "email") == [EMAIL_TAKEN]
-    assert Organisation.select().count() == 0
+    data = form_data(email="Agent.DREAL@ingroupe.fr", email_confirm="agent.dreal@ingroupe.fr")
+    page = client.post("/creer-un-compte/centre", data=data).get_data(as_text=True)
+    assert EMAIL_TAKEN not in page and "Votre compte a bien été créé." in page
+    assert Organisation.select().count() == 1
 
 
 def test_the_two_addresses_must_match(client, formatrans):
