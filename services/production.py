@@ -26,6 +26,9 @@ def problems(config, defaults):
     if not config.get("PAYMENT_PROVIDER_URL"):
         found.append("PAYMENT_PROVIDER_URL est vide : le bac à sable de paiement serait ouvert ; "
                      "donnez l'adresse de la page de paiement du prestataire.")
+    elif not config.get("PAYMENT_REFUND_URL"):
+        found.append("PAYMENT_REFUND_URL est vide : un paiement reçu pour un dossier qui ne l'attendait plus "
+                     "ne pourrait pas être remboursé ; donnez l'adresse du service de remboursement du prestataire.")
     if not str(config.get("PUBLIC_BASE_URL", "")).startswith("https://"):
         found.append("PUBLIC_BASE_URL doit commencer par https:// (les cookies de session ne partent qu'en HTTPS).")
     demo = demo_accounts()

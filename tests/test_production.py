@@ -12,6 +12,7 @@ SAFE = {
     "SECRET_KEY": "une-cle-propre-a-ce-site-0123456789abcdef",
     "PAYMENT_SECRET": "un-secret-partage-avec-le-prestataire",
     "PAYMENT_PROVIDER_URL": "https://paiement.exemple.fr/page",
+    "PAYMENT_REFUND_URL": "https://paiement.exemple.fr/remboursement",
     "SELLER_NAME": "Émetteur de production",
     "SELLER_ADDRESS": "1 rue de la Paix, 75002 Paris",
     "SELLER_SIREN": "123456782",
@@ -39,6 +40,11 @@ def test_production_refuses_a_setting_left_at_its_default(app, database_url, tmp
 def test_production_refuses_the_payment_sandbox(app, database_url, tmp_path):
     with pytest.raises(UnsafeProduction, match="PAYMENT_PROVIDER_URL"):
         _start(database_url, tmp_path, PAYMENT_PROVIDER_URL="")
+
+
+def test_production_refuses_a_provider_without_its_refund_service(app, database_url, tmp_path):
+    with pytest.raises(UnsafeProduction, match="PAYMENT_REFUND_URL"):
+        _start(database_url, tmp_path, PAYMENT_REFUND_URL="")
 
 
 def test_production_refuses_plain_http(app, database_url, tmp_path):
