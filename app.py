@@ -164,6 +164,8 @@ def _init_security(app):
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    # The limiter is one object for every app a process builds: each app says whether it counts.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
     app.register_error_handler(429, too_many)
 

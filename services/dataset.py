@@ -74,17 +74,18 @@ def statements(scale, password_hash):
         """),
         ("organisation administrators", f"""
             INSERT INTO "user" (id, email, password_hash, role, organisation_id, last_name, first_name, function, phone,
-                                created_at, deleted_email)
+                                created_at, deleted_email, session_key)
             SELECT b.u0 + {n} + g, 'admin' || o.siret || '@exemple.fr', '{password_hash}', 'org_admin', o.id,
-                   ({last})[1 + g % 30], ({first})[1 + g % 20], 'Directeur', '0320000000', o.created_at, ''
+                   ({last})[1 + g % 30], ({first})[1 + g % 20], 'Directeur', '0320000000', o.created_at, '',
+                   md5(random()::text || g::text)
             FROM base b, generate_series(1, {centres + companies}) g JOIN organisation o ON o.id = (SELECT o0 FROM base) + g
         """),
         ("drivers", f"""
             INSERT INTO "user" (id, email, password_hash, role, last_name, first_name, function, phone, created_at,
-                                deleted_email)
+                                deleted_email, session_key)
             SELECT b.u0 + g, 'conducteur' || (b.u0 + g) || '@exemple.fr', '{password_hash}', 'driver',
                    ({last})[1 + g % 30], ({first})[1 + (g / 30) % 20], '', '',
-                   now() - (g % 1800) * interval '1 day', ''
+                   now() - (g % 1800) * interval '1 day', '', md5(random()::text || g::text)
             FROM base b, generate_series(1, {n}) g
         """),
         ("driver identities", f"""

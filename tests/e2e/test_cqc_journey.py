@@ -227,7 +227,7 @@ def test_cqc_de_la_formation_a_l_activation_de_la_carte(live, new_page, deliver,
     photo_input = driver.get_by_label("Photo d'identité")
     expect(photo_input).to_have_attribute("aria-invalid", "true")
     expect(photo_input).to_have_accessible_description(
-        "Format non accepté : seuls les fichiers PDF, JPEG et PNG sont acceptés."
+        "Format non accepté : seuls les fichiers JPEG et PNG sont acceptés."
     )
     expect(driver.get_by_text("Fichier enregistré")).to_have_count(0)
     # Nothing else was lost: the identity step is still done and certified.
