@@ -11,6 +11,7 @@ command -v wkhtmltopdf >/dev/null || debian_packages+=(wkhtmltopdf)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || debian_packages+=(chromium chromium-driver)
   command -v pdftotext >/dev/null || debian_packages+=(poppler-utils)
+  command -v npm >/dev/null || debian_packages+=(nodejs npm)
 fi
 if [ ${#debian_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -26,6 +27,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+if [ "$purpose" = test ] && [ ! -f node_modules/axe-core/axe.min.js ]; then
+  # axe-core, run by the browser tests to check accessibility (package.json, package-lock.json).
+  npm ci --no-audit --no-fund --silent
+fi
+
 requirements=requirements.txt
 [ "$purpose" = test ] && requirements=requirements-dev.txt
 # This machine's pip configuration warns about missing local mirrors: keep the output readable.

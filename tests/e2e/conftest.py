@@ -225,3 +225,25 @@ def open_menu(page, category, entry):
     page.wait_for_load_state()
     page.get_by_role("link", name=category).click()
     page.get_by_role("link", name=entry, exact=True).click()
+
+
+# --- Accessibility ------------------------------------------------------------------------------
+
+AXE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(__file__))), "node_modules", "axe-core", "axe.min.js")
+
+
+def axe_violations(page, impacts=("critical", "serious")):
+    """Run axe-core (WCAG 2.1 A and AA rules) on the page as it stands; return its violations of these impacts.
+
+    The script is evaluated through the browser's debugging protocol, so the page's Content-Security-Policy
+    (which allows no inline script) does not stand in its way.
+    """
+    with open(AXE, encoding="utf-8") as handle:
+        page.evaluate(handle.read())
+    result = page.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'][:3])})"
+        for v in result["violations"] if v["impact"] in impacts
+    ]
