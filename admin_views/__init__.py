@@ -1,6 +1,9 @@
 """The back office (Flask-Admin, in French), built inside the factory."""
+import os
+
 from flask import g
 from flask_admin import Admin
+from flask_admin import babel as admin_babel
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.accounts import AccountArchiveView, AccountQueueView
@@ -8,20 +11,34 @@ from admin_views.cards import CardView
 from admin_views.contracts import ContractQueue
 from admin_views.home import StaffHomeView
 from admin_views.money import InvoiceView, PaymentNotificationView, PaymentView, TariffView
-from admin_views.monitoring import AuditView, OutboxView
+from admin_views.monitoring import AuditView, JobRunView, OutboxView
 from admin_views.referentials import ApprovalView, NewsView, ProcedureView, SireneView, SubscriptionView
 from admin_views.replacements import ReplacementRequestView
 from admin_views.requests import CqcRequestView
 from admin_views.staff import StaffView
 from admin_views.tachographs import TachographQueue
 from models import (
-    Approval, AuditLog, Card, Dossier, Invoice, News, OutboxMessage, Payment, PaymentNotification, Procedure,
+    Approval, AuditLog, Card, Dossier, JobRun, Invoice, News, OutboxMessage, Payment, PaymentNotification, Procedure,
     SireneEstablishment, Staff, Subscription, Tariff,
 )
+
+#: Flask-Admin's messages in French, as the back office words them (translations/fr/LC_MESSAGES/admin.po).
+TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
+
+
+def use_french_messages():
+    """Make Flask-Admin read our French catalogue after its own, so that ours has the last word on each message."""
+    # Admin(translations_path=…) would put ours first, where Flask-Admin's stale admin.mo overrides it, and only
+    # while a view is current: its domain caches the first catalogue asked for, for every later request.
+    directories = admin_babel.domain._translation_directories
+    if TRANSLATIONS not in directories:
+        directories.append(TRANSLATIONS)
+        admin_babel.domain.cache.clear()
 
 
 def init_admin(app):
     """Build the back office on this app."""
+    use_french_messages()
     admin = Admin(
         app,
         name="Hub Pro Transport · Back-office",
@@ -49,4 +66,5 @@ def init_admin(app):
     admin.add_view(PaymentNotificationView(PaymentNotification, name="Notifications de paiement", endpoint="payment_notifications", category="Finances"))
     admin.add_view(OutboxView(OutboxMessage, name="Boîte d'envoi", endpoint="outbox", category="Suivi"))
     admin.add_view(AuditView(AuditLog, name="Journal d'audit", endpoint="audit", category="Suivi"))
+    admin.add_view(JobRunView(JobRun, name="Tâches planifiées", endpoint="job_runs", category="Suivi"))
     return admin

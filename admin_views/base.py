@@ -74,6 +74,9 @@ class StaffModelView(StaffAccess, ModelView):
     page_size_options = (25, 50, 100)
     #: Words shown in the empty search box.
     search_hint = "Rechercher"
+    # Forms checked by the server only, in French (the browser would check required fields first, in its language).
+    create_template = "admin/model/staff_create.html"
+    edit_template = "admin/model/staff_edit.html"
 
     def search_placeholder(self):
         return self.search_hint

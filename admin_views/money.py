@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from peewee import JOIN
 from wtforms import DateField, DecimalField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms.widgets import TextInput
 
 from admin_views.base import ReadOnlyView, StaffModelView, day, when
 from models import (
@@ -39,10 +40,20 @@ def _money(attribute):
 class FrenchDecimalField(DecimalField):
     """A decimal typed the French way (28,24) or the English way (28.24), spaces and € ignored."""
 
+    # A text box: a number box would refuse « 28,24 » in a browser set to English, and check its bounds in English.
+    widget = TextInput()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal"})
+        super().__init__(*args, **kwargs)
+
     def process_formdata(self, valuelist):
         if valuelist:
             valuelist = [re.sub(r"[\s\u00a0\u202f€%]", "", valuelist[0]).replace(",", ".")]
         super().process_formdata(valuelist)
+
+    def _value(self):
+        return super()._value().replace(".", ",")
 
 
 # --- Tariffs -------------------------------------------------------------------------------------
