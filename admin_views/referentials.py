@@ -142,8 +142,9 @@ class ProcedureView(ReadOnlyView):
     """The procedures (« démarches ») of the platform."""
 
     reference_data = True
-    column_list = ("code", "name")
-    column_labels = {"code": "Code", "name": "Démarche"}
+    column_list = ("name",)
+    column_labels = {"name": "Démarche"}
+    column_default_sort = "id"
 
 
 class SubscriptionForm(BaseForm):

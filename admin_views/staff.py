@@ -8,7 +8,7 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from admin_views.base import StaffModelView, when
-from models import Procedure, Staff, StaffRole, STAFF_ROLE_LABELS, db
+from models import Habilitation, Procedure, Staff, StaffRole, STAFF_ROLE_LABELS, db
 from services import staff as staff_service
 from services.errors import Refused
 
@@ -16,7 +16,7 @@ REQUIRED = "Ce champ est obligatoire."
 
 
 def _procedure_choices():
-    return [(p.id, f"{p.name} ({p.code})") for p in Procedure.select().order_by(Procedure.id)]
+    return [(p.id, p.name) for p in Procedure.select().order_by(Procedure.id)]
 
 
 class AgentEditForm(BaseForm):
@@ -39,7 +39,9 @@ class AgentCreateForm(AgentEditForm):
 def _habilitations(view, context, member, name):
     if member.is_local_admin:
         return "Toutes (administrateur local)"
-    return ", ".join(h.procedure.code for h in member.habilitations) or "—"
+    procedures = (Procedure.select(Procedure.name).join(Habilitation)
+                  .where(Habilitation.staff == member).order_by(Procedure.id))
+    return ", ".join(p.name for p in procedures) or "—"
 
 
 def _reference_data(view, context, member, name):

@@ -55,5 +55,5 @@ def set_habilitations(member, procedures, by):
     for procedure_id in wanted - current:
         Habilitation.create(staff=member, procedure=procedure_id)
     if wanted != current:
-        names = ", ".join(sorted(p.code for p in procedures)) or "aucune"
+        names = ", ".join(sorted(p.name for p in procedures)) or "aucune"
         audit.record("Habilitations modifiées", member.email, names, staff=by)
