@@ -25,10 +25,10 @@ cat <<TXT
   Planificateur   : flask jobs run (journal : instance/scheduler.log ; les e-mails y sont imprimés)
 
   Comptes de démonstration (adresse / mot de passe) :
-    Administrateur local (back-office)  admin@hubpro.local      Demo-Admin-2026!
-    Agent instructeur (back-office)     agent@hubpro.local      Demo-Agent-2026!
-    Conducteur (portail)                paul.martin@exemple.fr  Demo-Conducteur-2026!
-    Centre de formation (portail)       cfa-lille@exemple.fr    Demo-Centre-2026!
+    Administrateur local (back-office)  admin@hubpro-transport.fr       Demo-Admin-2026!
+    Agent instructeur (back-office)     agent@hubpro-transport.fr       Demo-Agent-2026!
+    Conducteur (portail)                paul.martin@exemple.fr          Demo-Conducteur-2026!
+    Centre de formation (portail)       cfa-lille@exemple.fr            Demo-Centre-2026!
     Entreprise de transport (portail)   direction@transports-martin.fr  Demo-Entreprise-2026!
 
   Sans MAIL_SERVER, les e-mails restent dans la boîte d'envoi : Back-office > Suivi > Boîte d'envoi

@@ -33,12 +33,21 @@ SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "s
 
 #: (who, e-mail, password) printed by the run command.
 ACCOUNTS = [
-    ("Administrateur local (back-office)", "admin@hubpro.local", "Demo-Admin-2026!"),
-    ("Agent instructeur (back-office)", "agent@hubpro.local", "Demo-Agent-2026!"),
+    ("Administrateur local (back-office)", "admin@hubpro-transport.fr", "Demo-Admin-2026!"),
+    ("Agent instructeur (back-office)", "agent@hubpro-transport.fr", "Demo-Agent-2026!"),
     ("Conducteur (portail)", "paul.martin@exemple.fr", "Demo-Conducteur-2026!"),
     ("Centre de formation agréé (portail)", "cfa-lille@exemple.fr", "Demo-Centre-2026!"),
     ("Entreprise de transport (portail)", "direction@transports-martin.fr", "Demo-Entreprise-2026!"),
 ]
+ADMIN_EMAIL, AGENT_EMAIL = ACCOUNTS[0][1], ACCOUNTS[1][1]
+#: The subscription's « Notifications » address (a functional one, as guide 003 recommends).
+NOTIFICATION_EMAIL = "instruction@hubpro-transport.fr"
+#: The addresses of demos loaded before these: a special-use domain, which the back office's forms refuse.
+FORMER_ADDRESSES = {
+    "admin@hubpro.local": ADMIN_EMAIL,
+    "agent@hubpro.local": AGENT_EMAIL,
+    "instruction@hubpro.local": NOTIFICATION_EMAIL,
+}
 
 
 def _driver(email, last, first, born, licence, state, submitted_hours_ago, password=None):
@@ -94,22 +103,35 @@ def _contracts(centre, centre_admin, agent):
               contact_email="compta@express-route-sud.fr", contact_phone="0491000000")
 
 
+def _replace_former_addresses():
+    """Give a demo loaded with the former addresses the current ones; return how many rows changed."""
+    changed = 0
+    with db.atomic():
+        for former, current in FORMER_ADDRESSES.items():
+            changed += Staff.update(email=current).where(Staff.email == former).execute()
+            changed += Subscription.update(notification_email=current).where(
+                Subscription.notification_email == former).execute()
+    return changed
+
+
 def load():
     """Load the demo data unless it is there already; yield what was done."""
-    if Staff.select().where(Staff.email == "admin@hubpro.local").exists():
+    if _replace_former_addresses():
+        yield f"Adresses de démonstration remplacées : {ADMIN_EMAIL}, {AGENT_EMAIL}, {NOTIFICATION_EMAIL}."
+    if Staff.select().where(Staff.email == ADMIN_EMAIL).exists():
         yield "Données de démonstration déjà présentes."
         return
     with open(SAMPLE_CSV, encoding="utf-8") as handle:
         yield f"Registre Sirene : {sirene.load_csv(handle)} établissements (data/sirene_sample.csv)."
     with db.atomic():
-        admin = Staff.create(email="admin@hubpro.local", role=StaffRole.LOCAL_ADMIN, first_name="Claire",
+        admin = Staff.create(email=ADMIN_EMAIL, role=StaffRole.LOCAL_ADMIN, first_name="Claire",
                              last_name="Dubois", manages_files=True, password_hash=passwords.hash_password("Demo-Admin-2026!"))
-        agent = Staff.create(email="agent@hubpro.local", role=StaffRole.AGENT, first_name="Karim", last_name="Benali",
+        agent = Staff.create(email=AGENT_EMAIL, role=StaffRole.AGENT, first_name="Karim", last_name="Benali",
                              created_by=admin, password_hash=passwords.hash_password("Demo-Agent-2026!"))
         for code in (ProcedureCode.COMPTE_PARTICULIER, *procedures.REGISTRY):
             Habilitation.create(staff=agent, procedure=Procedure.by_code(code))
         Subscription.create(procedure=Procedure.by_code(ProcedureCode.COMPTE_PARTICULIER), access_modality="portail",
-                            start_date=dt.date(2023, 1, 1), notification_email="instruction@hubpro.local")
+                            start_date=dt.date(2023, 1, 1), notification_email=NOTIFICATION_EMAIL)
         for product, amount, start in ((Product.CQC, "25.00", dt.date(2022, 1, 1)), (Product.CQC, "28.24", dt.date(2023, 9, 1)),
                                        (Product.CQC_REMPLACEMENT, "28.24", dt.date(2023, 9, 1)), (Product.REEXPEDITION, "6.50", dt.date(2023, 9, 1)),
                                        (Product.TACHY_CONDUCTEUR, "59.00", dt.date(2023, 1, 1)), (Product.TACHY_ENTREPRISE, "59.00", dt.date(2023, 1, 1))):

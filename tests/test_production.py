@@ -60,9 +60,9 @@ def test_production_names_every_unsafe_setting_at_once(app, database_url, tmp_pa
 
 
 def test_production_refuses_to_start_while_demo_accounts_exist(app, database_url, tmp_path):
-    Staff.create(email="admin@hubpro.local", role="local_admin")
+    Staff.create(email="admin@hubpro-transport.fr", role="local_admin")
     db.close()
-    with pytest.raises(UnsafeProduction, match="admin@hubpro.local"):
+    with pytest.raises(UnsafeProduction, match="admin@hubpro-transport.fr"):
         _start(database_url, tmp_path)
     db.connect(reuse_if_open=True)
 
