@@ -195,7 +195,8 @@ def browser():
 
 @pytest.fixture
 def new_page(browser, live):
-    """Open a fresh browser session (its own cookies) on the live server; closed after the test.
+    """Open a fresh browser session (its own cookies, a browser in French unless another locale is given) on the live
+    server; closed after the test.
 
     A server error (HTTP 5xx), a JavaScript error or anything the Content-Security-Policy refused, on any page,
     fails the test.
@@ -203,8 +204,8 @@ def new_page(browser, live):
     contexts = []
     problems = []
 
-    def open_page():
-        context = browser.new_context(base_url=live.url, locale="fr-FR", timezone_id="Europe/Paris")
+    def open_page(locale="fr-FR"):
+        context = browser.new_context(base_url=live.url, locale=locale, timezone_id="Europe/Paris")
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
