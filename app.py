@@ -61,10 +61,18 @@ DEFAULTS = {
     "STAFF_SESSION_HOURS": 10,
     #: Staff log in with a code from an authenticator application (always in production).
     "STAFF_SECOND_FACTOR": False,
+    #: `flask jobs run` (one per machine): a process waiting for the scheduler's lock tries again this often; the one
+    #: holding it writes its heartbeat this often; /sante counts the scheduler dead past JOBS_HEARTBEAT_MAX_AGE.
+    "JOBS_LOCK_RETRY_SECONDS": 10,
+    "JOBS_HEARTBEAT_SECONDS": 15,
+    "JOBS_HEARTBEAT_MAX_AGE": 120,
+    #: When set, every job runs this often instead of on its own schedule (tests, demonstrations).
+    "JOBS_EVERY_SECONDS": 0,
 }
 INT_SETTINGS = {
     "MAIL_PORT", "LINK_VALIDITY_HOURS", "SIRENE_API_TIMEOUT", "FORM_RATE_LIMIT", "TRUSTED_PROXIES",
     "STAFF_IDLE_MINUTES", "STAFF_SESSION_HOURS",
+    "JOBS_LOCK_RETRY_SECONDS", "JOBS_HEARTBEAT_SECONDS", "JOBS_HEARTBEAT_MAX_AGE", "JOBS_EVERY_SECONDS",
 }
 BOOL_SETTINGS = {"MAIL_USE_TLS", "STAFF_SECOND_FACTOR"}
 

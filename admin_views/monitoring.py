@@ -1,4 +1,4 @@
-"""What the platform did: the e-mail and SMS outbox, and the audit log."""
+"""What the platform did: the e-mail and SMS outbox, the audit log, and the scheduled jobs' runs."""
 import re
 
 from flask import abort, current_app
@@ -7,7 +7,9 @@ from markupsafe import Markup, escape
 from peewee import JOIN
 
 from admin_views.base import ReadOnlyView, when
-from models import AuditLog, OutboxMessage, OUTBOX_STATUS_LABELS, Staff, User
+from models import AuditLog, OutboxMessage, OUTBOX_STATUS_LABELS, SchedulerHeartbeat, Staff, User
+from models import clock
+from services import scheduler
 
 #: What staff read in place of the secret part of a link (password creation, activation, correction).
 MASK = "••••"
@@ -107,3 +109,84 @@ class AuditView(ReadOnlyView):
             .switch(AuditLog)
             .join(User, JOIN.LEFT_OUTER, on=(AuditLog.user == User.id), attr="user_actor")
         )
+
+
+def to_the_second(attribute):
+    """A list-column formatter showing a stored UTC datetime in Paris time, to the second (16/06/2023 à 14:05:09)."""
+    return lambda view, context, row, name: (
+        clock.local(getattr(row, attribute)).strftime("%d/%m/%Y à %H:%M:%S") if getattr(row, attribute) else "")
+
+
+def lasting(seconds):
+    """Say a length of time as people read it (« 45 s », « 3 min 05 s », « 2 h 10 min »)."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def every(seconds):
+    """Say how often a job runs (« toutes les 30 s », « toutes les heures », « tous les jours »)."""
+    named = {3600: "toutes les heures", 86400: "tous les jours"}
+    return named.get(seconds) or "toutes les " + lasting(seconds).removesuffix(" 00 s").removesuffix(" 00 min")
+
+
+def _duration(view, context, run, name):
+    return lasting((run.ended_at - run.started_at).total_seconds()) if run.ended_at else ""
+
+
+def _outcome(view, context, run, name):
+    if run.error:
+        return Markup(f'<span class="badge badge-danger">Échec</span> {escape(run.error[:300])}')
+    if run.ended_at:
+        return Markup('<span class="badge badge-success">Réussie</span>')
+    heartbeat = SchedulerHeartbeat.current()
+    if heartbeat and heartbeat.node == run.node and heartbeat.is_fresh(scheduler.heartbeat_max_age()):
+        return Markup('<span class="badge badge-info">En cours</span>')
+    return Markup('<span class="badge badge-warning">Interrompue ou en cours à la main</span>')
+
+
+class JobRunView(ReadOnlyView):
+    """Each run of each scheduled job; above them, each job's last success, flagged when it is late, and the
+    scheduler's heartbeat."""
+
+    local_admin_only = True
+    simple_list_pager = True
+    list_template = "admin/monitoring/job_runs.html"
+    column_list = ("job", "node", "started_at", "ended_at", "duration", "changed", "error")
+    column_labels = {
+        "job": "Tâche",
+        "node": "Machine et processus",
+        "started_at": "Début",
+        "ended_at": "Fin",
+        "duration": "Durée",
+        "changed": "Lignes modifiées",
+        "error": "Résultat",
+    }
+    column_formatters = {
+        "job": lambda v, c, run, n: Markup(
+            f'{escape(scheduler.SCHEDULE.get(run.job, ("",))[0])} <span class="text-muted">({escape(run.job)})</span>'),
+        "started_at": to_the_second("started_at"),
+        "ended_at": to_the_second("ended_at"),
+        "duration": _duration,
+        "error": _outcome,
+    }
+    column_sortable_list = ()
+    column_default_sort = ("id", True)
+    column_filters = ("job",)
+
+    def render(self, template, **kwargs):
+        """Give the list page each job's state and the scheduler's heartbeat."""
+        if template == self.list_template:
+            heartbeat = SchedulerHeartbeat.current()
+            kwargs.update(
+                job_states=scheduler.job_states(),
+                heartbeat=heartbeat,
+                alive=heartbeat is not None and heartbeat.is_fresh(scheduler.heartbeat_max_age()),
+                heartbeat_age=lasting((clock.now() - heartbeat.beat_at).total_seconds()) if heartbeat else "",
+                every=every,
+                late_after=scheduler.LATE_AFTER_PERIODS,
+            )
+        return super().render(template, **kwargs)

@@ -1427,6 +1427,63 @@ class Throttle(BaseModel):
     locked_until = DateTimeField(null=True)
 
 
+class JobRun(BaseModel):
+    """One run of a scheduled job: where and when it ran, how many rows it changed, or why it failed."""
+
+    #: The job's name (jobs.registry(), services/scheduler.SCHEDULE).
+    job = CharField()
+    #: The machine and process that ran it (« web-1:4242 »).
+    node = CharField()
+    started_at = DateTimeField(default=_now, index=True)
+    #: Empty while it runs, and for a run whose process died.
+    ended_at = DateTimeField(null=True)
+    #: The rows it changed, as the job counts them; empty when it failed.
+    changed = IntegerField(null=True)
+    #: Why it failed (the exception's type and message); empty when it succeeded.
+    error = TextField(default="")
+
+    class Meta:
+        indexes = ((("job", "started_at"), False),)
+
+    @classmethod
+    def last_success(cls, job):
+        """When did this job last end without error (None: not among the runs kept)?"""
+        run = (
+            cls.select(cls.ended_at)
+            .where(cls.job == job, cls.ended_at.is_null(False), cls.error == "")
+            .order_by(cls.started_at.desc())
+            .first()
+        )
+        return run.ended_at if run else None
+
+
+class SchedulerHeartbeat(BaseModel):
+    """The one row the scheduler process holding the lock rewrites every few seconds, read by /sante and « Suivi »."""
+
+    #: The machine and process holding the lock (« web-1:4242 »).
+    node = CharField()
+    #: When that process took the lock.
+    since = DateTimeField()
+    beat_at = DateTimeField()
+
+    @classmethod
+    def current(cls):
+        """Return the latest heartbeat, or None when no scheduler ever ran."""
+        return cls.get_or_none(cls.id == 1)
+
+    @classmethod
+    def beat(cls, node, since):
+        """Write that this process holds the lock and is alive, now."""
+        now = clock.now()
+        (cls.insert(id=1, node=node, since=since, beat_at=now)
+         .on_conflict(conflict_target=[cls.id], update={cls.node: node, cls.since: since, cls.beat_at: now})
+         .execute())
+
+    def is_fresh(self, max_age):
+        """Did the scheduler beat within max_age (a timedelta)?"""
+        return clock.now() - self.beat_at <= max_age
+
+
 MODELS = [
     Procedure,
     StateCount,
@@ -1465,6 +1522,8 @@ MODELS = [
     News,
     AuditLog,
     Throttle,
+    JobRun,
+    SchedulerHeartbeat,
 ]
 
 

@@ -68,3 +68,6 @@ def renewal_opens_on(expires_on):
 #: A draft untouched this long is announced for erasure, then erased after the grace period.
 DRAFT_ABANDONED = dt.timedelta(days=60)
 DRAFT_GRACE = dt.timedelta(days=15)
+
+#: Each scheduled job's runs are kept this long (« Suivi › Tâches planifiées »), then purged by the scheduler.
+JOB_RUNS_KEPT = dt.timedelta(days=30)

@@ -52,7 +52,7 @@ PUBLIC = {
 
 #: The back-office views of reference data (« Données de référence ») and those of local administrators only.
 REFERENCE_DATA = {"approvals", "sirene", "news", "tariffs", "procedures", "subscriptions"}
-LOCAL_ADMIN_ONLY = {"staff", "outbox", "audit", "payments_admin", "invoices_admin", "payment_notifications"}
+LOCAL_ADMIN_ONLY = {"staff", "outbox", "audit", "payments_admin", "invoices_admin", "payment_notifications", "job_runs"}
 
 #: Rules that end the session: each role opens them last.
 LOGOUTS = ("auth.logout", "admin.logout")
