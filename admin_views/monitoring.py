@@ -95,12 +95,14 @@ class AuditView(ReadOnlyView):
 
     local_admin_only = True
     simple_list_pager = True
-    column_list = ("at", "actor", "action", "target", "detail", "ip")
-    column_labels = {"at": "Date", "actor": "Par", "action": "Action", "target": "Objet", "detail": "Détail", "ip": "Adresse IP"}
+    column_list = ("at", "actor", "action", "target", "detail", "ip", "request_id")
+    column_labels = {"at": "Date", "actor": "Par", "action": "Action", "target": "Objet", "detail": "Détail",
+                     "ip": "Adresse IP", "request_id": "Référence"}
     column_formatters = {"at": when("at"), "actor": _actor}
     column_default_sort = ("id", True)
-    column_searchable_list = (AuditLog.action, AuditLog.target)
-    search_hint = "Action ou objet"
+    # The « Référence de l'erreur » a person reads on an error page finds the rows of that request.
+    column_searchable_list = (AuditLog.action, AuditLog.target, AuditLog.request_id)
+    search_hint = "Action, objet ou référence"
 
     def scoped_query(self):
         return (

@@ -1416,6 +1416,8 @@ class AuditLog(BaseModel):
     target = CharField(default="")
     detail = TextField(default="")
     ip = CharField(default="")
+    #: The request that wrote the row (its X-Request-Id, shown on error pages and in the JSON logs); empty from a job.
+    request_id = CharField(default="")
 
 
 class Throttle(BaseModel):

@@ -17,7 +17,7 @@ from models import (
     Payment, PaymentNotification, Procedure, ProcedureCode, Role, SireneEstablishment, Staff, StaffRole, Subscription,
     Tariff, Training, User,
 )
-from models import clock
+from models import SchedulerHeartbeat, clock
 from services import dossiers, documents, invoices, outbox
 from tests import cqc_files, tachy_data
 from tests.money_data import make_tariff, notification, pending_payment
@@ -48,6 +48,7 @@ PUBLIC = {
     "payments.notification": "the payment provider's signed server-to-server notification",
     "sandbox.pay": "the sandbox payment page (the provider's hosted page in development)",
     "sandbox.refund": "the sandbox's signed server-to-server refund service (the provider's in development)",
+    "health.ready": "the load balancer's readiness check (/sante): JSON naming no one",
 }
 
 #: The back-office views of reference data (« Données de référence ») and those of local administrators only.
@@ -106,6 +107,9 @@ def world(app, make_driver, make_staff, monkeypatch, sirene_rows):
         "local_admin": make_staff(role=StaffRole.LOCAL_ADMIN),
     }
     Staff.update(manages_reference_data=True).where(Staff.id == accounts["agent_reference_data"].id).execute()
+    # A scheduler alive for the whole sweep, so /sante answers 200 (test_health.py checks its 503).
+    app.config["JOBS_HEARTBEAT_MAX_AGE"] = 10**7
+    SchedulerHeartbeat.beat("matrice:1", clock.now())
 
     # Another driver: trained at another centre, a CQC accepted (its card ordered), a replacement paid (invoiced).
     their_centre = cqc_files.make_centre(name="FORMATRANS")
