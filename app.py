@@ -31,6 +31,13 @@ DEFAULTS = {
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "LINK_VALIDITY_HOURS": 48,
     "STORAGE_DIR": None,
+    #: Where uploaded and issued files are kept: local (STORAGE_DIR, one node) or s3 (a private bucket every node shares).
+    "STORAGE_BACKEND": "local",
+    "S3_ENDPOINT_URL": "",
+    "S3_BUCKET": "",
+    "S3_ACCESS_KEY_ID": "",
+    "S3_SECRET_ACCESS_KEY": "",
+    "S3_REGION": "",
     "SIRENE_BACKEND": "local",
     "SIRENE_API_URL": "https://api.insee.fr/api-sirene/3.11",
     "SIRENE_API_KEY": "",
@@ -97,8 +104,10 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
     app.config["STORAGE_DIR"] = app.config["STORAGE_DIR"] or os.path.join(app.instance_path, "files")
+    from services.storage import init_app as init_storage
 
-    _init_observability(app)
+    init_storage(app)
+
     init_db(app)
     _check_environment(app)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app)
@@ -117,9 +126,6 @@ def create_app(test_config=None):
     init_admin(app)
     init_jobs(app)
     _init_cli(app)
-    from public_forms import health
-
-    app.register_blueprint(health.bp)
     return app
 
 
@@ -205,13 +211,6 @@ def _init_security(app):
         if https:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
-
-
-def _init_observability(app):
-    """One JSON log line per request, under a request id the audit log and the error pages show too."""
-    from services import observability
-
-    observability.init_app(app)
 
 
 def _instance_secret(app):
