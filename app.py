@@ -108,6 +108,7 @@ def create_app(test_config=None):
 
     init_storage(app)
 
+    _init_observability(app)
     init_db(app)
     _check_environment(app)
     app.config["SECRET_KEY"] = app.config["SECRET_KEY"] or _instance_secret(app)
@@ -126,6 +127,9 @@ def create_app(test_config=None):
     init_admin(app)
     init_jobs(app)
     _init_cli(app)
+    from public_forms import health
+
+    app.register_blueprint(health.bp)
     return app
 
 
@@ -211,6 +215,13 @@ def _init_security(app):
         if https:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
+
+
+def _init_observability(app):
+    """One JSON log line per request, under a request id the audit log and the error pages show too."""
+    from services import observability
+
+    observability.init_app(app)
 
 
 def _instance_secret(app):
