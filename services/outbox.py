@@ -102,7 +102,7 @@ def _as_mime(message):
     mime["Subject"] = message.subject
     mime["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     mime["To"] = message.recipient
-    mime["Message-ID"] = make_msgid(domain="hubprotransport.local")
+    mime["Message-ID"] = make_msgid(domain="hubpro-transport.fr")
     mime.set_content(message.body_text)
     if message.body_html:
         mime.add_alternative(message.body_html, subtype="html")
