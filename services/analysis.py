@@ -85,8 +85,12 @@ def alert_overdue():
     return {"alerted": sum(report.values()), **report}
 
 
+#: A file reaches the service once sent: a draft (and a draft cancelled, which never was sent) is nobody's news.
+UNSENT = (RequestState.BROUILLON, RequestState.ANNULEE)
+
+
 def tell_subscriptions():
-    """E-mail each subscription's address about the files that reached it since its start date."""
+    """E-mail each subscription's address about the files sent to it since its start date (never a draft)."""
     told = 0
     for subscription in Subscription.select(Subscription, Procedure).join(Procedure):
         dossiers = (
@@ -94,7 +98,8 @@ def tell_subscriptions():
             .where(
                 Dossier.procedure == subscription.procedure,
                 Dossier.subscription_notified_at.is_null(),
-                Dossier.created_at >= subscription.start_date,
+                Dossier.state.not_in(UNSENT),
+                Dossier.submitted_at >= subscription.start_date,
             )
             .order_by(Dossier.id)
         )

@@ -69,3 +69,33 @@ def test_the_demo_accounts_can_log_in(app, runner):
         assert client.post(path, data={"email": email, "password": password}).status_code == 302, who
         client.post("/deconnexion")
         client.post("/admin/deconnexion")
+
+
+def test_subscriptions_hear_of_submitted_files_only_never_of_a_draft(runner, make_driver):
+    """Issue 12: a draft, then cancelled, was announced as « Nouveau télédossier »; it waits until it is sent."""
+    import datetime as dt
+
+    from models import OutboxMessage, Procedure, ProcedureCode, Subscription
+    from services import dossiers
+    from tests.cqc_files import make_centre, record_for, sent_request
+
+    Subscription.create(procedure=Procedure.by_code(ProcedureCode.CQC), access_modality="portail",
+                        start_date=dt.date(2023, 1, 1), notification_email="cqc@ingroupe.fr")
+    centre = make_centre()
+    drafter, sender = make_driver(state="active"), make_driver(state="active")
+    for user in (drafter, sender):
+        record_for(centre, user)
+    draft = dossiers.start(ProcedureCode.CQC, drafter)
+
+    def announced():
+        runner.invoke(args=["jobs", "run-once", "new_files"])
+        return [m.body_text for m in OutboxMessage.select().where(OutboxMessage.recipient == "cqc@ingroupe.fr")]
+
+    assert announced() == []
+    dossiers.cancel(draft, drafter)
+    assert announced() == []
+    assert Dossier.get_by_id(draft.id).subscription_notified_at is None
+    sent = sent_request(sender)
+    [message] = announced()
+    assert f"dossier n° {sent.id}" in message and f"dossier n° {draft.id}" not in message
+    assert announced() == [message]
