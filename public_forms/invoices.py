@@ -6,10 +6,13 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, render_template
 from flask_login import current_user
+from peewee import JOIN, fn
 
-from models import ADMIN_ROLES, Invoice, Role, User
+from models import ADMIN_ROLES, Invoice, InvoiceLine, Organisation, Role, User
 from models import clock, deadlines
+from models.prepared import prepared
 from public_forms import ADMINS, Audience, account_required
+from public_forms.paging import page_of
 from services import invoices, storage
 
 bp = Blueprint("invoices", __name__)
@@ -36,24 +39,62 @@ def rate_fr(rate):
     return text.replace(".", ",") + "\u00a0%"
 
 
+def _scope_of(user):
+    """Return whose invoices an account sees: ("own", its id), ("organisation", its organisation's id), or None."""
+    if user.role == Role.DRIVER:
+        return "own", user.id
+    if user.role in ADMIN_ROLES and user.organisation_id:
+        return "organisation", user.organisation_id
+    return None
+
+
+def _kept_since():
+    return dt.datetime.combine(deadlines.add_years(clock.today(), -invoices.RETENTION_YEARS), dt.time())
+
+
+def _visible(scope, owner_id, since):
+    """The invoices of a scope issued since a day, with the organisation billed (no query per invoice)."""
+    query = (Invoice.select(Invoice, Organisation)
+             .join(Organisation, JOIN.LEFT_OUTER, on=(Invoice.organisation == Organisation.id))
+             .where(Invoice.issued_at >= since))
+    if scope == "own":
+        return query.where(Invoice.user == owner_id)
+    members = User.select(User.id).where(User.organisation == owner_id)
+    return query.where((Invoice.organisation == owner_id) | Invoice.user.in_(members))
+
+
+_page = prepared(lambda scope, owner_id, since, limit, offset: _visible(scope, owner_id, since)
+                 .order_by(Invoice.issued_at.desc(), Invoice.number.desc()).limit(limit).offset(offset))
+_count = prepared(lambda scope, owner_id, since: _visible(scope, owner_id, since).select(fn.COUNT(Invoice.id)))
+_lines = prepared(lambda ids: InvoiceLine.select().where(InvoiceLine.invoice.in_(ids)).order_by(InvoiceLine.id))
+_line_counts = prepared(lambda ids: InvoiceLine.select(InvoiceLine.invoice, fn.COUNT(InvoiceLine.id).alias("cards"))
+                        .where(InvoiceLine.invoice.in_(ids)).group_by(InvoiceLine.invoice))
+
+
 def visible_to(user):
     """Return the invoices and credit notes this account may see: its own (or its organisation's), 10 years back."""
-    since = dt.datetime.combine(deadlines.add_years(clock.today(), -invoices.RETENTION_YEARS), dt.time())
-    query = Invoice.select().where(Invoice.issued_at >= since)
-    if user.role == Role.DRIVER:
-        return query.where(Invoice.user == user.id)
-    if user.role in ADMIN_ROLES and user.organisation_id:
-        members = User.select(User.id).where(User.organisation == user.organisation_id)
-        return query.where((Invoice.organisation == user.organisation_id) | Invoice.user.in_(members))
-    return query.where(Invoice.id < 0)
+    scope = _scope_of(user)
+    if scope is None:
+        return Invoice.select().where(Invoice.id < 0)
+    return _visible(*scope, _kept_since())
 
 
 @bp.route("/mes-factures")
 @account_required(*AUDIENCES)
 def index():
-    """List the invoices and credit notes with their amounts and a link to download each duplicate."""
-    items = list(visible_to(current_user).order_by(Invoice.issued_at.desc(), Invoice.number.desc()))
-    return render_template("public/invoices/index.html", invoices=items)
+    """List a page of the invoices and credit notes with their amounts and a link to download each duplicate."""
+    scope = _scope_of(current_user)
+    since = _kept_since()
+    page = page_of(_count.scalar(*scope, since) if scope else 0)
+    items = _page.rows(*scope, since, page.size, page.offset) if page.total else []
+    # A monthly invoice says how many cards it bills (its lines may be hundreds); any other one lists its lines.
+    monthly = [invoice.id for invoice in items if invoice.period]
+    single = [invoice.id for invoice in items if not invoice.period]
+    counts = {row.invoice_id: row.cards for row in _line_counts.rows(monthly)} if monthly else {}
+    lines = {}
+    for line in _lines.rows(single) if single else []:
+        lines.setdefault(line.invoice_id, []).append(line)
+    return render_template("public/invoices/index.html", invoices=items, lines=lines, counts=counts, page=page)
 
 
 @bp.route("/mes-factures/<int:invoice_id>/duplicata")

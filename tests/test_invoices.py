@@ -338,3 +338,49 @@ def test_finances_are_for_local_administrators(client, login_staff, make_staff, 
         assert client.get(url).status_code == 403, url
     assert client.post(f"/admin/invoices_admin/avoir/{invoice.id}", data={"reason": "x"}).status_code == 403
     assert Invoice.select().count() == 1 and Payment.get().status == PaymentStatus.PAID
+
+
+# --- Issue 12: « Mes factures » a page at a time --------------------------------------------------------------
+
+
+def many_invoices(user, count):
+    """Give the holder `count` invoices of one line, one a day; return their ids newest first."""
+    from models import InvoiceLine
+
+    made = []
+    for n in range(count):
+        invoice = Invoice.create(
+            number=100 + n, user=user, issued_at=dt.datetime.combine(clock_module.today(), dt.time()) - dt.timedelta(days=n),
+            due_on=clock_module.today(), buyer_name="Éloïse LEFÈVRE", buyer_address="3 place de l'Église",
+            total_ht=Decimal("28.24"), total_vat=Decimal("5.65"), total_ttc=Decimal("33.89"))
+        InvoiceLine.create(invoice=invoice, description=f"Remplacement n° {n}", unit_ht=Decimal("28.24"),
+                           vat_rate=Decimal("20"), total_ht=Decimal("28.24"))
+        made.append(invoice.id)
+    return made
+
+
+def invoices_listed(page):
+    import re
+
+    return [int(n) for n in re.findall(r'<tr id="facture-(\d+)">', page)]
+
+
+def test_mes_factures_is_paginated_20_a_page(client, login_user, driver):
+    ids = many_invoices(driver, 23)
+    login_user(driver)
+    first = client.get("/mes-factures").get_data(as_text=True)
+    assert invoices_listed(first) == ids[:20] and "Page 1 sur 2" in first and "Remplacement n° 0" in first
+    assert 'href="/mes-factures?page=2" rel="next">Page suivante' in first
+    second = client.get("/mes-factures?page=2").get_data(as_text=True)
+    assert invoices_listed(second) == ids[20:] and "Remplacement n° 22" in second
+    assert 'href="/mes-factures?page=1" rel="prev"' in second
+
+
+@pytest.mark.parametrize("asked, number", [("0", 1), ("deux", 1), ("-2", 1), ("3", 2), ("123456789012345678901234", 2)])
+def test_mes_factures_brings_a_page_number_back_to_the_list(client, login_user, driver, asked, number):
+    ids = many_invoices(driver, 23)
+    login_user(driver)
+    response = client.get(f"/mes-factures?page={asked}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and f"Page {number} sur 2" in page
+    assert invoices_listed(page) == ids[(number - 1) * 20:number * 20]
