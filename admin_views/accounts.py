@@ -1,10 +1,12 @@
 """« Comptes à analyser »: the driver-account analysis queue and its decision page."""
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, when
+from admin_views.queues import QueueTools
 from models import DRIVER_FIELDS, AccountState, Anomaly, Consent, Dossier, DossierEvent, Driver, Procedure, STATE_LABELS, User, ProcedureCode
 from models import clock, deadlines
 from services import accounts
@@ -26,7 +28,7 @@ def _delay(view, context, dossier, name):
     return f"{hours} h" if hours else "< 1 h"
 
 
-class AccountQueueView(StaffModelView):
+class AccountQueueView(QueueTools, StaffModelView):
     """The accounts waiting for analysis, oldest first; those older than 24 h are flagged."""
 
     can_create = False
@@ -35,6 +37,7 @@ class AccountQueueView(StaffModelView):
     simple_list_pager = True
     #: The states this list shows (the queue shows only the accounts waiting for analysis).
     states = (AccountState.EN_ANALYSE,)
+    codes = (PROCEDURE,)
     list_template = "admin/accounts/list.html"
     column_list = ("submitted_at", "holder", "email", "licence", "state", "delay")
     column_labels = {
@@ -132,3 +135,5 @@ class AccountArchiveView(AccountQueueView):
 
     states = ()
     column_default_sort = ("submitted_at", True)
+    state_filter = FilterEqual(Dossier.state, "Statut", options=[(state.value, STATE_LABELS[state]) for state in AccountState])
+    column_filters = [state_filter]

@@ -4,7 +4,6 @@ A procedure's queue sets its scope, columns and the partial showing its data; it
 own (the quality decision of a defective card, for instance).
 """
 import datetime as dt
-from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
@@ -13,6 +12,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from admin_views.base import StaffModelView, when
+from admin_views.queues import QueueTools
 from models import (
     DOCUMENT_LABELS,
     ITEM_LABELS,
@@ -89,7 +89,7 @@ class ProcedureFilter(FilterEqual):
         return query.where(Dossier.procedure.in_(Procedure.ids_of([value])))
 
 
-class DossierQueue(StaffModelView):
+class DossierQueue(QueueTools, StaffModelView):
     """A queue of files: oldest sent first, state (and procedure) choices, drafts and cancelled files hidden."""
 
     # « Précédente / Suivante » without counting every file of the queue (the state badges give the counts).
@@ -181,9 +181,6 @@ class DossierQueue(StaffModelView):
 
     # --- The choices above the list ------------------------------------------------------------------
 
-    def _filter_key(self, flt):
-        return next(k for k, (_, f) in self._filter_args.items() if f is flt)
-
     def _chosen(self, flt):
         if flt is None:
             return None
@@ -191,12 +188,7 @@ class DossierQueue(StaffModelView):
         return next((v for k, v in request.args.items() if k.startswith("flt") and k.endswith(f"_{key}")), None)
 
     def _url(self, state, code):
-        args = {}
-        if state is not None:
-            args[f"flt0_{self._filter_key(self.state_filter)}"] = state
-        if code is not None:
-            args[f"flt1_{self._filter_key(self.procedure_filter)}"] = code
-        return url_for(".index_view") + ("?" + urlencode(args) if args else "")
+        return self.filtered_url(code=code, state=state)
 
     def state_links(self):
         """Return (label, url, count, active) for the quick state choices above the list (the procedure chosen kept)."""

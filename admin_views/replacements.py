@@ -66,14 +66,16 @@ class ReplacementRequestView(DossierQueue):
             .where(Dossier.procedure.in_(Procedure.ids_of(self.codes)))
         )
 
-    def get_list(self, *args, **kwargs):
-        # The last payment of each file of the page, in one query.
-        count, rows = super().get_list(*args, **kwargs)
-        rows = list(rows)
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
+        return count, self.prepare_rows(list(rows)) if execute else rows
+
+    def prepare_rows(self, rows):
+        """Give each file of the rows its last payment, in one query."""
         last = {p.dossier_id: p for p in Payment.select().where(Payment.dossier.in_([d.id for d in rows])).order_by(Payment.id)}
         for dossier in rows:
             dossier.last_payment = last.get(dossier.id)
-        return count, rows
+        return rows
 
     def search_clause(self, term):
         like = f"%{term}%"

@@ -19,6 +19,7 @@ from peewee import (
     JOIN,
     TextField,
     fn,
+    sort_models,
 )
 
 from models import clock, counters, search
@@ -710,13 +711,17 @@ class Dossier(BaseModel):
     reminded_at = DateTimeField(null=True)
     #: When the holder was warned that an untouched draft will be erased.
     draft_warned_at = DateTimeField(null=True)
+    #: When staff last decided on it (accepted or refused; an account declared compliant or not).
+    decided_at = DateTimeField(null=True)
     #: The price frozen when the holder paid: amount excluding VAT and VAT rate (None: free).
     price_ht = DecimalField(max_digits=10, decimal_places=2, null=True)
     vat_rate = DecimalField(max_digits=5, decimal_places=2, null=True)
 
     class Meta:
         # A queue reads files of its procedures in one state, or in every state, oldest sent first.
-        indexes = ((("procedure", "state", "submitted_at"), False), (("procedure", "submitted_at"), False))
+        indexes = ((("procedure", "state", "submitted_at"), False), (("procedure", "submitted_at"), False),
+                   # The dashboard reads the decisions of the last 30 days and their durations from this index alone.
+                   (("procedure", "decided_at", "submitted_at"), False))
 
     @property
     def state_label(self):
@@ -1420,6 +1425,26 @@ class AuditLog(BaseModel):
     request_id = CharField(default="")
 
 
+class SavedFilter(BaseModel):
+    """A queue's filters and search saved under a name by a staff member, who alone sees it."""
+
+    staff = ForeignKeyField(Staff, backref="saved_filters", on_delete="CASCADE")
+    #: The queue's endpoint (« cqc_requests ») and the query string of its list (filters, search, sort).
+    endpoint = CharField(max_length=64)
+    name = CharField(max_length=100)
+    query = TextField()
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        indexes = ((("staff", "endpoint", "name"), True),)
+
+    @classmethod
+    def of(cls, staff, endpoint=None):
+        """Return a staff member's saved filters (of one queue, if given), by name."""
+        query = cls.select().where(cls.staff == staff)
+        return query.where(cls.endpoint == endpoint).order_by(cls.name) if endpoint else query.order_by(cls.endpoint, cls.name)
+
+
 class Throttle(BaseModel):
     """Failures counted per key (an address, an IP) to slow down and lock brute force."""
 
@@ -1523,6 +1548,7 @@ MODELS = [
     Notification,
     News,
     AuditLog,
+    SavedFilter,
     Throttle,
     JobRun,
     SchedulerHeartbeat,
@@ -1559,8 +1585,11 @@ def normalize_email(email):
 
 def create_tables():
     """Create the missing tables and columns, and the procedures."""
-    db.create_tables(MODELS, safe=True)
+    # Tables, then the columns existing tables lack, then the indexes: an index may name a column just added.
+    for model in sort_models(MODELS):
+        model._schema.create_table(safe=True)
     _add_missing_columns()
+    db.create_tables(MODELS, safe=True)
     counters.install(db)
     search.install(db)
     for code, name in PROCEDURES:
@@ -1586,3 +1615,7 @@ def _add_missing_columns():
                 postgres = "Postgres" in type(db.obj).__name__
                 random = "md5(random()::text || id::text)" if postgres else "lower(hex(randomblob(18)))"
                 db.execute_sql(f'UPDATE "{table}" SET session_key = {random}')
+            if any(field.name == "decided_at" for field in missing):
+                from models import activity
+
+                activity.date_past_decisions(db)

@@ -7,6 +7,27 @@ from flask import current_app
 ANALYSIS_TARGET = dt.timedelta(hours=24)
 #: A contract subscribed by an organisation gets its number within this time; later ones are flagged and alerted.
 CONTRACT_TARGET = dt.timedelta(hours=24)
+#: A CQC request, a CQC replacement (loss, theft, defect) or a tachograph card request should be decided within this
+#: time of reaching the service; a re-dispatch (handled as soon as its fee is paid) within a day.
+CQC_TARGET = dt.timedelta(days=5)
+REPLACEMENT_TARGET = dt.timedelta(days=5)
+REDISPATCH_TARGET = dt.timedelta(days=1)
+TACHOGRAPH_TARGET = dt.timedelta(days=5)
+#: The target of each procedure, by its code: past it, a file sent or in instruction counts as late on the dashboard.
+DECISION_TARGETS = {
+    "COMPTE_PARTICULIER": ANALYSIS_TARGET,
+    "CONTRAT_TACHY": CONTRACT_TARGET,
+    "CONTRAT_CQC": CONTRACT_TARGET,
+    "CQC": CQC_TARGET,
+    "CQC_PERTE": REPLACEMENT_TARGET,
+    "CQC_VOL": REPLACEMENT_TARGET,
+    "CQC_QUALITE": REPLACEMENT_TARGET,
+    "CQC_PND": REDISPATCH_TARGET,
+    "TACHY_CONDUCTEUR": TACHOGRAPH_TARGET,
+    "TACHY_ENTREPRISE": TACHOGRAPH_TARGET,
+}
+#: The dashboard's charts and medians cover this many days, today included.
+DASHBOARD_DAYS = 30
 #: A link to correct a non-compliant account stays valid this long.
 CORRECTION_LINK_VALIDITY = dt.timedelta(days=30)
 #: Expired or used links are kept this long (so the page can say « expiré »), then purged.

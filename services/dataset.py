@@ -111,14 +111,19 @@ def statements(scale, password_hash):
             CROSS JOIN LATERAL generate_series(0, k.m) j
         """),
         ("files", f"""
-            INSERT INTO dossier (id, procedure_id, user_id, state, created_at, submitted_at, updated_at, price_ht, vat_rate)
+            INSERT INTO dossier (id, procedure_id, user_id, state, created_at, submitted_at, updated_at, price_ht, vat_rate,
+                                 decided_at)
             SELECT f.id, p.id, f.user_id,
                    CASE WHEN f.code = 'COMPTE_PARTICULIER'
                         THEN CASE WHEN f.draw < 3 THEN 'en_analyse' WHEN f.draw < 4 THEN 'a_corriger' ELSE 'active' END
                         ELSE {draw} END,
                    f.opened, f.opened + interval '1 hour', f.opened + interval '2 days',
                    CASE WHEN f.code = 'COMPTE_PARTICULIER' THEN NULL ELSE 28.24 END,
-                   CASE WHEN f.code = 'COMPTE_PARTICULIER' THEN NULL ELSE 20 END
+                   CASE WHEN f.code = 'COMPTE_PARTICULIER' THEN NULL ELSE 20 END,
+                   -- Decided when its history says: an account analysed 5 hours after opening, a request 15 hours.
+                   CASE WHEN f.code = 'COMPTE_PARTICULIER'
+                        THEN CASE WHEN f.draw >= 3 THEN f.opened + interval '5 hours' END
+                        WHEN ({draw}) IN ('acceptee', 'refusee') THEN f.opened + interval '15 hours' END
             FROM files f JOIN procedure p ON p.code = f.code
         """),
         ("trainings", f"""
@@ -247,9 +252,9 @@ def statements(scale, password_hash):
             WHERE o.kind = 'entreprise' AND o.id > (SELECT o0 FROM base)
         """),
         ("audit log", f"""
-            INSERT INTO auditlog (at, user_id, action, target, detail, ip)
+            INSERT INTO auditlog (at, user_id, action, target, detail, ip, request_id)
             SELECT now() - (g % 400) * interval '1 day', b.u0 + g, 'Connexion', 'conducteur' || g || '@exemple.fr', '',
-                   '192.0.2.' || (g % 250)
+                   '192.0.2.' || (g % 250), ''
             FROM base b, generate_series(1, {n // 2}) g
         """),
         ("identifier sequences", ";\n".join(

@@ -33,12 +33,16 @@ class Step:
     notify: Callable | None = None
     #: The file reaches the service (again): its waiting time starts now.
     submits: bool = False
+    #: Staff decide on the file: the dashboard counts the decision and the time it took.
+    decides: bool = False
 
 
 #: Driver account analysis (procedure COMPTE_PARTICULIER).
 ACCOUNT = {
-    "accept": Step("déclarer conforme", (AccountState.EN_ANALYSE,), AccountState.CONFORME, notices.account_accepted),
-    "reject": Step("déclarer non conforme", (AccountState.EN_ANALYSE,), AccountState.A_CORRIGER, notices.account_rejected),
+    "accept": Step("déclarer conforme", (AccountState.EN_ANALYSE,), AccountState.CONFORME, notices.account_accepted,
+                   decides=True),
+    "reject": Step("déclarer non conforme", (AccountState.EN_ANALYSE,), AccountState.A_CORRIGER, notices.account_rejected,
+                   decides=True),
     "resubmit": Step("renvoyer pour analyse", (AccountState.A_CORRIGER,), AccountState.EN_ANALYSE, submits=True),
     "activate": Step("activer", (AccountState.CONFORME,), AccountState.ACTIVE),
 }
@@ -53,8 +57,9 @@ REQUEST = {
         RequestState.ATTENTE_COMPLEMENT, notices.info_requested,
     ),
     "answer": Step("répondre à", (RequestState.ATTENTE_COMPLEMENT,), RequestState.EN_INSTRUCTION, submits=True),
-    "accept": Step("accepter", (RequestState.EN_INSTRUCTION,), RequestState.ACCEPTEE, notices.request_accepted),
-    "reject": Step("refuser", (RequestState.EN_INSTRUCTION,), RequestState.REFUSEE, notices.request_rejected),
+    "accept": Step("accepter", (RequestState.EN_INSTRUCTION,), RequestState.ACCEPTEE, notices.request_accepted,
+                   decides=True),
+    "reject": Step("refuser", (RequestState.EN_INSTRUCTION,), RequestState.REFUSEE, notices.request_rejected, decides=True),
 }
 
 #: A card ordered by an accepted request.
@@ -141,6 +146,8 @@ def transition(subject, event, *, staff=None, user=None, comment="", **context):
             changes["updated_at"] = now
             if step.submits:
                 changes.update(submitted_at=now, overdue_alerted_at=None)
+            if step.decides:
+                changes["decided_at"] = now
         moved = model.update(**changes).where(model.id == subject.id, model.state == subject.state).execute()
         if moved != 1:
             raise TransitionError("Ce dossier vient d'être modifié par ailleurs : rechargez la page.")

@@ -14,8 +14,8 @@ import pytest
 
 from models import (
     Approval, AuditLog, Card, CompanyDriver, Dossier, Document, Invoice, News, Notification, OutboxMessage,
-    Payment, PaymentNotification, Procedure, ProcedureCode, Role, SireneEstablishment, Staff, StaffRole, Subscription,
-    Tariff, Training, User,
+    Payment, PaymentNotification, Procedure, ProcedureCode, Role, SavedFilter, SireneEstablishment, Staff, StaffRole,
+    Subscription, Tariff, Training, User,
 )
 from models import SchedulerHeartbeat, clock
 from services import dossiers, documents, invoices, outbox
@@ -143,6 +143,7 @@ def world(app, make_driver, make_staff, monkeypatch, sirene_rows):
     # Another staff member, and reference data.
     their_staff = Staff.create(email="agent.attente@ingroupe.fr", role=StaffRole.AGENT, first_name="Yves",
                                last_name="Attente")
+    their_filter = SavedFilter.create(staff=their_staff, endpoint="cqc_requests", name="Filtre d'Yves", query="")
     News.create(text="Nouveau tarif", published_on=clock.today())
     Subscription.create(procedure=Procedure.by_code(ProcedureCode.CQC), access_modality="portail",
                         start_date=dt.date(2023, 1, 1), notification_email="instruction@ingroupe.fr")
@@ -162,7 +163,7 @@ def world(app, make_driver, make_staff, monkeypatch, sirene_rows):
         "driver_invoice": driver_invoice, "their_company": their_company, "their_centre": their_centre,
         "company_driver": company_driver, "tachy": tachy, "tachy_card": tachy_card,
         "company_invoice": company_invoice, "contract": contract, "their_admin": their_admin,
-        "their_manager": their_manager, "their_staff": their_staff,
+        "their_manager": their_manager, "their_staff": their_staff, "their_filter": their_filter,
         "notifications": [n.id for n in Notification.select().where(Notification.user == driver.id)],
     }
 
@@ -191,6 +192,9 @@ def targets(world):
         "message_id": (OutboxMessage.get(OutboxMessage.recipient == w["driver"].email).id, "driver"),
         "token": ("lien-inconnu-0123456789", None),
         "export_type": ("csv", None),
+        "fmt": ("csv", None),
+        # A filter saved by another staff member: private to its author, whoever asks (« saved_filter » is read by none).
+        "filter_id": (w["their_filter"].id, "saved_filter"),
         "event": ("ship", None),
         "filename": ("css/site.css", None),
     }
@@ -295,6 +299,7 @@ def snapshot(world):
                            CompanyDriver.select().where(CompanyDriver.organisation == w["their_company"])),
                     Dossier.select().where(Dossier.organisation == w["their_company"]).count()),
         "centre": (members(w["their_centre"]), Training.select().where(Training.centre == w["their_centre"]).count()),
+        "saved_filter": [(f.name, f.query) for f in SavedFilter.select().where(SavedFilter.id == w["their_filter"].id)],
     }
 
 
