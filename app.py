@@ -75,6 +75,8 @@ DEFAULTS = {
     "JOBS_HEARTBEAT_MAX_AGE": 120,
     #: When set, every job runs this often instead of on its own schedule (tests, demonstrations).
     "JOBS_EVERY_SECONDS": 0,
+    #: The address that receives, each day, the last hash of the audit log's chain (a copy kept outside the database).
+    "AUDIT_HASH_RECIPIENT": "",
 }
 INT_SETTINGS = {
     "MAIL_PORT", "LINK_VALIDITY_HOURS", "SIRENE_API_TIMEOUT", "FORM_RATE_LIMIT", "TRUSTED_PROXIES",
@@ -120,12 +122,14 @@ def create_app(test_config=None):
     from public_forms import init_app as init_public
     from admin_views import init_admin
     from jobs import init_app as init_jobs
+    from services.audit_chain import init_app as init_audit
     from services.formatting import init_app as init_formatting
 
     init_formatting(app)
     init_public(app)
     init_admin(app)
     init_jobs(app)
+    init_audit(app)
     _init_cli(app)
     from public_forms import health
 

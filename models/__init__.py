@@ -1418,11 +1418,31 @@ class AuditLog(BaseModel):
     staff = ForeignKeyField(Staff, null=True, on_delete="SET NULL")
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")
     action = CharField()
-    target = CharField(default="")
+    #: What it was done to (an address, « dossier 12 »): a person's export reads the lines about them here.
+    target = CharField(default="", index=True)
     detail = TextField(default="")
     ip = CharField(default="")
     #: The request that wrote the row (its X-Request-Id, shown on error pages and in the JSON logs); empty from a job.
     request_id = CharField(default="")
+    #: Who acted, as written (« u12 », « s3 », empty for the platform): hashed, so it outlives a deleted account's link.
+    actor_ref = CharField(default="")
+    #: The hash chain (services/audit_chain.py): the previous line's hash, and this line's over its fields and that one.
+    prev_hash = CharField(default="")
+    row_hash = CharField(default="")
+
+
+class AuditChain(BaseModel):
+    """The head of the audit log's hash chain: one row, locked by each writer so that the chain never forks."""
+
+    #: The last line chained and its hash: the next line names it as previous.
+    last_id = IntegerField(default=0)
+    last_hash = CharField(default="")
+    #: Lines up to this id are outside the chain (written before it began, or erased after 5 years); the first line
+    #: after it names anchor_hash as previous.
+    anchor_id = IntegerField(default=0)
+    anchor_hash = CharField(default="")
+    #: The last day whose final hash was e-mailed to AUDIT_HASH_RECIPIENT.
+    published_on = DateField(null=True)
 
 
 class SavedFilter(BaseModel):
@@ -1548,6 +1568,7 @@ MODELS = [
     Notification,
     News,
     AuditLog,
+    AuditChain,
     SavedFilter,
     Throttle,
     JobRun,

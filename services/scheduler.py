@@ -31,6 +31,7 @@ SCHEDULE = {
     "refunds": ("Remboursements en attente du prestataire de paiement", 900),
     "invoices": ("Factures mensuelles des contrats, purge des factures de plus de 10 ans", 86400),
     "card_renewals": ("Rappels de renouvellement des cartes tachygraphe", 86400),
+    "audit_hash": ("Empreinte quotidienne du journal d'audit envoyée à AUDIT_HASH_RECIPIENT", 3600),
 }
 
 #: A job is late when it has not succeeded for this many of its periods.
