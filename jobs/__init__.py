@@ -18,7 +18,7 @@ log = logging.getLogger("hubpro.jobs")
 def registry():
     """Return {name: (module, seconds between runs)} for every job; its label and period are in scheduler.SCHEDULE."""
     from jobs import analysis_alerts, card_renewals, certificates, followups, invoices, links, new_files, outbox, refunds
-    from jobs import audit_hash
+    from jobs import audit_hash, data_exports, retention
 
     modules = {
         "outbox": outbox,
@@ -30,6 +30,8 @@ def registry():
         "refunds": refunds,
         "invoices": invoices,
         "card_renewals": card_renewals,
+        "retention": retention,
+        "data_exports": data_exports,
         "audit_hash": audit_hash,
     }
     return {name: (module, scheduler.SCHEDULE[name][1]) for name, module in modules.items()}

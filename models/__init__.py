@@ -458,6 +458,11 @@ class User(SignedIn, BaseModel):
         )
 
 
+# The retention sweep finds the accounts never activated (no password ever set) by their age, among those only.
+User.add_index(User.index(User.created_at, name="user_never_activated")
+               .where(User.password_hash.is_null() & User.deleted_at.is_null()))
+
+
 class Invitation(BaseModel):
     """A principal establishment's invitation to a centre to attach to its CQC contract (guide 002, case 2)."""
 
@@ -711,6 +716,8 @@ class Dossier(BaseModel):
     reminded_at = DateTimeField(null=True)
     #: When the holder was warned that an untouched draft will be erased.
     draft_warned_at = DateTimeField(null=True)
+    #: When retention erased its documents and the personal data typed (a cancelled file, a file refused a year ago).
+    erased_at = DateTimeField(null=True)
     #: When staff last decided on it (accepted or refused; an account declared compliant or not).
     decided_at = DateTimeField(null=True)
     #: The price frozen when the holder paid: amount excluding VAT and VAT rate (None: free).
@@ -793,6 +800,11 @@ class Dossier(BaseModel):
     def open_anomalies(self):
         """Return what staff found non-compliant and the holder has not corrected yet."""
         return self.anomalies.where(Anomaly.corrected_at.is_null()).order_by(Anomaly.id)
+
+
+# The retention sweep reads the cancelled and refused files not erased yet, by state and age, from this index only.
+Dossier.add_index(Dossier.index(Dossier.state, Dossier.updated_at, name="dossier_to_erase")
+                  .where(Dossier.erased_at.is_null() & Dossier.state.in_([RequestState.ANNULEE, RequestState.REFUSEE])))
 
 
 class HistoryStep:
@@ -970,10 +982,16 @@ class Document(BaseModel):
     uploaded_at = DateTimeField(default=_now)
     #: Set when a newer upload of the same kind replaced this one (staff see what changed).
     replaced_at = DateTimeField(null=True)
+    #: Set when retention erased the stored file (its path and name emptied): the row stays, the pages say « effacé ».
+    purged_at = DateTimeField(null=True)
 
     @property
     def label(self):
         return DOCUMENT_LABELS.get(self.kind, self.kind)
+
+
+# The retention sweep reads the documents whose file is still stored, by file, from this index only.
+Document.add_index(Document.index(Document.dossier, name="document_stored").where(Document.purged_at.is_null()))
 
 
 class Card(BaseModel):
@@ -1357,10 +1375,19 @@ class OutboxMessage(BaseModel):
     last_error = TextField(default="")
     created_at = DateTimeField(default=_now)
     sent_at = DateTimeField(null=True)
+    #: When retention erased its text and attachments (a year after sending): who, when and the subject stay.
+    erased_at = DateTimeField(null=True)
 
     @property
     def status_label(self):
         return OUTBOX_STATUS_LABELS.get(self.status, self.status)
+
+
+# Retention reads the messages sent whose text is still kept, by sending time; a person's export and closure
+# read the messages sent to their address.
+OutboxMessage.add_index(OutboxMessage.index(OutboxMessage.sent_at, name="outbox_text_kept")
+                        .where(OutboxMessage.erased_at.is_null()))
+OutboxMessage.add_index(OutboxMessage.index(OutboxMessage.recipient, name="outbox_recipient"))
 
 
 class Notification(BaseModel):
@@ -1443,6 +1470,43 @@ class AuditChain(BaseModel):
     anchor_hash = CharField(default="")
     #: The last day whose final hash was e-mailed to AUDIT_HASH_RECIPIENT.
     published_on = DateField(null=True)
+
+
+class DataExport(BaseModel):
+    """A person's request for a copy of their data (« Télécharger mes données »): a ZIP made by a job, sent as a link."""
+
+    user = ForeignKeyField(User, backref="data_exports", on_delete="CASCADE")
+    requested_at = DateTimeField(default=_now)
+    #: When the job stored the ZIP, and where; the link (only its SHA-256 kept) works until expires_at.
+    prepared_at = DateTimeField(null=True)
+    path = CharField(null=True)
+    size = IntegerField(default=0)
+    token_hash = CharField(null=True, unique=True)
+    expires_at = DateTimeField(null=True)
+    downloaded_at = DateTimeField(null=True)
+    #: Failed tries of the job; past a few, failed_at ends the request (the page offers a new one).
+    attempts = IntegerField(default=0)
+    failed_at = DateTimeField(null=True)
+
+    @property
+    def pending(self):
+        return self.prepared_at is None and self.failed_at is None
+
+    def is_expired(self):
+        """Has the link's time run out (or its ZIP been erased)?"""
+        return self.path is None or self.expires_at is None or self.expires_at <= clock.now()
+
+    @classmethod
+    def latest_of(cls, user_id):
+        """Return a person's latest request, or None."""
+        return cls.select().where(cls.user == user_id).order_by(cls.id.desc()).first()
+
+
+# The job reads the requests to prepare; retention, the ZIPs whose link expired.
+DataExport.add_index(DataExport.index(DataExport.requested_at, name="data_export_pending")
+                     .where(DataExport.prepared_at.is_null() & DataExport.failed_at.is_null()))
+DataExport.add_index(DataExport.index(DataExport.expires_at, name="data_export_stored")
+                     .where(DataExport.path.is_null(False)))
 
 
 class SavedFilter(BaseModel):
@@ -1569,6 +1633,7 @@ MODELS = [
     News,
     AuditLog,
     AuditChain,
+    DataExport,
     SavedFilter,
     Throttle,
     JobRun,

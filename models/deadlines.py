@@ -92,3 +92,28 @@ DRAFT_GRACE = dt.timedelta(days=15)
 
 #: Each scheduled job's runs are kept this long (« Suivi › Tâches planifiées »), then purged by the scheduler.
 JOB_RUNS_KEPT = dt.timedelta(days=30)
+
+# --- Retention (DESIGN §5, RGPD): what is erased, and when; services/retention.py applies each rule -------------
+
+#: A card's file loses its identity documents, photo and signature this many months after the card is delivered
+#: (the card keeps what it prints).
+CARD_DOCUMENTS_KEPT_MONTHS = 6
+#: A cancelled file loses its documents and the data typed at once: at the next run of the retention job (hourly).
+CANCELLED_FILE_KEPT = dt.timedelta(0)
+#: A refused file loses its documents and the data typed this many months after the refusal.
+REFUSED_FILE_KEPT_MONTHS = 12
+#: A message's text is erased this many months after it was sent (or given up): who, when and the subject stay.
+MESSAGE_TEXT_KEPT_MONTHS = 12
+#: An account never activated (no password ever created) is deleted this many months after its creation.
+UNACTIVATED_ACCOUNT_KEPT_MONTHS = 6
+#: The audit log keeps its lines this many years.
+AUDIT_LOG_KEPT_YEARS = 5
+#: Invoices and credit notes are kept this many years (code de commerce, art. L123-22), then their PDFs are erased.
+INVOICE_KEPT_YEARS = 10
+#: The link to a person's data export works this long; its ZIP is then erased.
+DATA_EXPORT_VALIDITY = dt.timedelta(hours=48)
+
+
+def months_before(moment, months):
+    """Return the same time of day some months before a moment (the month's last day when the day does not exist)."""
+    return dt.datetime.combine(add_months(moment.date(), -months), moment.time())

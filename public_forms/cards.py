@@ -58,7 +58,7 @@ def _replaced_cards(dossier_ids):
 @prepared
 def _photos_and_signatures(dossier_ids):
     return (Document.select()
-            .where(Document.dossier.in_(dossier_ids), Document.replaced_at.is_null(),
+            .where(Document.dossier.in_(dossier_ids), Document.replaced_at.is_null(), Document.purged_at.is_null(),
                    Document.kind.in_([DocumentKind.PHOTO, DocumentKind.SIGNATURE]))
             .order_by(Document.id))
 

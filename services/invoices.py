@@ -18,8 +18,10 @@ CARD_PRODUCTS = {CardKind.CQC: Product.CQC, CardKind.TACHY_CONDUCTEUR: Product.T
                  CardKind.TACHY_ENTREPRISE: Product.TACHY_ENTREPRISE}
 #: Invoices are payable within this many days.
 PAYMENT_TERM_DAYS = 30
-#: Invoices are kept (and their duplicates offered) this many years.
-RETENTION_YEARS = 10
+#: Invoices are kept (and their duplicates offered) this many years (models/deadlines.py).
+RETENTION_YEARS = deadlines.INVOICE_KEPT_YEARS
+#: Invoice PDFs erased together: their files, then one UPDATE.
+PURGE_BATCH = 500
 
 
 def seller():
@@ -260,9 +262,14 @@ def purge_expired():
     now = clock.now()
     # add_years, not replace(year=…): 29 February has no match ten years back.
     limit = dt.datetime.combine(deadlines.add_years(now.date(), -RETENTION_YEARS), now.time())
+    due = Invoice.select(Invoice.id, Invoice.pdf_path).where(Invoice.issued_at < limit, Invoice.pdf_path.is_null(False))
     purged = 0
-    for invoice in Invoice.select().where(Invoice.issued_at < limit, Invoice.pdf_path.is_null(False)):
-        storage.delete(invoice.pdf_path)
-        Invoice.update(pdf_path=None).where(Invoice.id == invoice.id).execute()
-        purged += 1
-    return purged
+    while True:
+        batch = list(due.order_by(Invoice.issued_at).limit(PURGE_BATCH))
+        if not batch:
+            return purged
+        # The files first: a run stopped halfway leaves rows that the next run erases again (deleting is idempotent).
+        for invoice in batch:
+            storage.delete(invoice.pdf_path)
+        Invoice.update(pdf_path=None).where(Invoice.id.in_([invoice.id for invoice in batch])).execute()
+        purged += len(batch)

@@ -31,6 +31,8 @@ SCHEDULE = {
     "refunds": ("Remboursements en attente du prestataire de paiement", 900),
     "invoices": ("Factures mensuelles des contrats, purge des factures de plus de 10 ans", 86400),
     "card_renewals": ("Rappels de renouvellement des cartes tachygraphe", 86400),
+    "retention": ("Conservation des données : effacements et purges (RGPD)", 3600),
+    "data_exports": ("Préparation des exports « Télécharger mes données »", 60),
     "audit_hash": ("Empreinte quotidienne du journal d'audit envoyée à AUDIT_HASH_RECIPIENT", 3600),
 }
 

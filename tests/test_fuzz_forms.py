@@ -544,6 +544,9 @@ TARGETS = {
     "contract-invite": ("contract.invite", _with(_numbered_centre, CENTRE_ADMIN, "/mon-contrat/",
                                                  lambda made: "/mon-contrat/etablissements-rattaches")),
     "centre-trainings": ("centre.trainings", _page("/centre/formations", CENTRE_ADMIN)),
+    "data-export": ("home.request_data_export", _page("/mon-compte", DRIVER, "/mon-compte/mes-donnees")),
+    # A wrong password never closes the account (the valid one the fuzzer sends is not the holder's).
+    "close-account": ("home.close_account", _page("/mon-compte/fermer", DRIVER)),
     "cancel-cqc": ("requests.cancel", _cancel_target(ProcedureCode.CQC, "/mes-demandes/?rubrique=en-cours")),
     "cancel-replacement": ("replacements.cancel", _cancel_target(ProcedureCode.CQC_PERTE,
                                                                  "/mes-demandes/?rubrique=en-cours")),
