@@ -93,7 +93,7 @@ def test_guide_000_designer_des_gestionnaires(live, new_page, deliver):
     field(admin, "Téléphone du contact").fill("03 27 00 00 00")
     admin.get_by_role("button", name="Suivant").click()
     admin.get_by_role("button", name="Suivant").click()
-    expect(admin.get_by_text("Cochez la case pour accepter les conditions du contrat.")).to_be_visible()
+    expect(admin.get_by_text("Cochez la case pour accepter les conditions du contrat.", exact=True)).to_be_visible()
     field(admin, "J'ai lu et j'accepte les conditions du contrat").check()
     admin.get_by_role("button", name="Suivant").click()
     expect(admin.get_by_text("Jean MARTIN, Gérant")).to_be_visible()
