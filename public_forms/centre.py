@@ -36,8 +36,8 @@ class TrainingForm(f.Form):
     category = RadioField(
         "Catégorie", choices=[(c, c) for c in CATEGORIES], invalid_choice_message="Choisissez « Marchandises » ou « Voyageurs »."
     )
-    start_date = f.DateInput("Date de début", [f.required()])
-    end_date = f.DateInput("Date de fin", [f.required()])
+    start_date = f.DateInput("Date de début", [f.required()], example="02 09 2024")
+    end_date = f.DateInput("Date de fin", [f.required()], example="27 09 2024")
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
     first_name = StringField("Prénom(s)", [f.required(), f.max_length(120)], filters=[f.strip])
     birth_date = f.DateInput("Date de naissance", [f.required(), f.birth_date])

@@ -26,7 +26,7 @@ class DriverForm(f.Form):
 
     last_name = StringField("Nom", [f.required(), f.max_length(80)], filters=[f.strip])
     first_name = StringField("Prénom(s)", [f.required(), f.max_length(120)], filters=[f.strip])
-    birth_date = f.TypedDateInput("Date de naissance", [f.required(), f.birth_date])
+    birth_date = f.DateInput("Date de naissance", [f.required(), f.birth_date])
     birth_place = StringField("Lieu de naissance", [f.required(), f.max_length(120)], filters=[f.strip])
     licence_number = StringField("Numéro de permis de conduire", [f.required(), f.licence_number],
                                  filters=[f.upper_compact])

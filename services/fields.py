@@ -5,7 +5,8 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_request_context, request
 from flask_wtf import FlaskForm
-from wtforms import DateField, PasswordField, StringField, TextAreaField, ValidationError
+from wtforms import Field, PasswordField, StringField, TextAreaField, ValidationError
+from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Length, StopValidation
 
 from models import normalize_email
@@ -126,8 +127,10 @@ def birth_date(form, field):
     today = clock.today()
     if field.data >= today:
         raise ValidationError("La date de naissance doit être dans le passé.")
-    if field.data < dt.date(today.year - 100, 1, 1) or field.data > dt.date(today.year - 16, today.month, min(today.day, 28)):
-        raise ValidationError("Vérifiez la date de naissance (format JJ/MM/AAAA).")
+    if field.data < dt.date(today.year - 100, 1, 1):
+        raise ValidationError(f"Vérifiez l'année de naissance : elle ne peut pas être antérieure à {today.year - 100}.")
+    if field.data > dt.date(today.year - 16, today.month, min(today.day, 28)):
+        raise ValidationError("Vérifiez la date de naissance : un conducteur a au moins 16 ans.")
 
 
 def french_mobile(form, field):
@@ -161,32 +164,108 @@ def postal_code(form, field):
     field.data = field.data.replace(" ", "")
 
 
-class DateInput(DateField):
-    """A date typed as 16/06/1990 or picked in the browser's calendar (1990-06-16)."""
+class DateInput(Field):
+    """A date typed the French way in three boxes, « Jour », « Mois », « Année » (the DSFR's date of birth), checked
+    here with French messages; a single JJ/MM/AAAA or AAAA-MM-JJ value, as a CSV line brings it, is read too."""
 
-    def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, format=["%Y-%m-%d", "%d/%m/%Y"], **kwargs)
+    #: The boxes: name, label, digits at most.
+    BOXES = (("day", "Jour", 2), ("month", "Mois", 2), ("year", "Année", 4))
+    #: An earlier year is a typing slip (a birth, a training: no one types 1850 on purpose).
+    FIRST_YEAR = 1900
+
+    def __init__(self, label=None, validators=None, example="14 03 1985", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.example = example
+        #: What was typed in each box ({"day": …}), None when the request did not bring the boxes.
+        self.parts = None
+        #: The boxes a typing error is about (marked aria-invalid); none named (a rule refusing the date, such as a
+        #: birth in the future): all three.
+        self.invalid_parts = ()
+
+    @property
+    def noun(self):
+        """Return the label as a sentence says it (« date de naissance »)."""
+        text = self.label.text
+        return text[:1].lower() + text[1:]
+
+    @property
+    def invalid_boxes(self):
+        """Return the boxes to mark as wrong."""
+        return self.invalid_parts or tuple(name for name, _, _ in self.BOXES)
+
+    @property
+    def error_anchor(self):
+        """Return the id of the box an error summary links to (the first wrong one)."""
+        return f"{self.id}-{self.invalid_boxes[0]}"
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.parts = None
+        if formdata is not None and any(f"{self.name}-{name}" in formdata for name, _, _ in self.BOXES):
+            self.parts = {name: formdata.get(f"{self.name}-{name}", "") for name, _, _ in self.BOXES}
+        super().process(formdata, data, extra_filters)
 
     def process_formdata(self, valuelist):
-        if not "".join(valuelist).strip():  # left empty: « obligatoire » (or optional) says it, not « invalide »
-            self.data = None
-            return
+        self.invalid_parts = ()
+        if self.parts is not None:
+            self.data = self._from_parts()
+        else:
+            self.data = self._from_text(" ".join(valuelist).strip())
+
+    def _from_text(self, text):
+        if not text:  # left empty: « obligatoire » (or optional) says it, not « invalide »
+            return None
+        for pattern in ("%d/%m/%Y", "%Y-%m-%d"):
+            try:
+                return dt.datetime.strptime(text, pattern).date()
+            except ValueError:
+                continue
+        raise ValueError("Date invalide : saisissez-la au format JJ/MM/AAAA.")
+
+    def _from_parts(self):
+        typed = {name: strip(value) for name, value in self.parts.items()}
+        if not any(typed.values()):
+            return None
+        example = f", par exemple {self.example}."
+        wrong = tuple(name for name, value in typed.items() if LINE_CONTROLS.search(value))
+        if wrong:
+            refused_input("caractères de contrôle", self.name)
+            self.invalid_parts = wrong
+            raise ValueError(FORBIDDEN_CHARACTERS)
+        missing = tuple(name for name, _, _ in self.BOXES if not typed[name])
+        if missing:
+            self.invalid_parts = missing
+            words = {"day": "un jour", "month": "un mois", "year": "une année"}
+            said = [words[name] for name in missing]
+            raise ValueError(f"La {self.noun} doit comporter {' et '.join(said)}{example}")
+        wrong = tuple(name for name, _, size in self.BOXES if not re.fullmatch(rf"\d{{1,{size}}}", typed[name], re.ASCII))
+        if wrong:
+            self.invalid_parts = wrong
+            raise ValueError(f"Saisissez une {self.noun} valide{example}")
+        day, month, year = (int(typed[name]) for name, _, _ in self.BOXES)
+        if len(typed["year"]) != 4 or year < self.FIRST_YEAR:
+            self.invalid_parts = ("year",)
+            raise ValueError(f"Vérifiez l'année : saisissez-la en 4 chiffres, à partir de {self.FIRST_YEAR}{example}")
         try:
-            super().process_formdata(valuelist)
+            return dt.date(year, month, day)
         except ValueError:
-            self.data = None
-            raise ValueError("Date invalide : saisissez-la au format JJ/MM/AAAA.")
+            self.invalid_parts = ("month",) if not 1 <= month <= 12 else ("day", "month")
+            raise ValueError(f"Le {day:02d}/{month:02d}/{year} n'existe pas : saisissez une {self.noun} valide{example}")
 
     def pre_validate(self, form):
         # An unreadable date says so, instead of « obligatoire » (DataRequired would clear the message).
         if self.process_errors:
             raise StopValidation()
 
-
-class TypedDateInput(DateInput):
-    """A date typed in a text box and shown back the French way (16/06/1990)."""
-
-    def _value(self):
-        if self.raw_data:
-            return " ".join(self.raw_data)
-        return self.data.strftime("%d/%m/%Y") if self.data else ""
+    def typed(self):
+        """Return what each box shows: what was typed, else the date's day, month and year."""
+        if self.parts is not None:
+            return self.parts
+        if isinstance(self.data, dt.date):
+            return {"day": f"{self.data.day:02d}", "month": f"{self.data.month:02d}", "year": str(self.data.year)}
+        raw = " ".join(getattr(self, "raw_data", None) or []).strip()
+        pieces = re.split(r"[^0-9]+", raw) if raw else []
+        if len(pieces) == 3 and len(pieces[0]) == 4:  # AAAA-MM-JJ
+            pieces.reverse()
+        if len(pieces) == 3:
+            return dict(zip(("day", "month", "year"), pieces))
+        return {"day": "", "month": "", "year": ""}

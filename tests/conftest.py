@@ -249,7 +249,9 @@ def driver_form(**overrides):
     data = {
         "last_name": "Martin",
         "first_name": "Anne",
-        "birth_date": "1991-08-19",
+        "birth_date-day": "19",
+        "birth_date-month": "08",
+        "birth_date-year": "1991",
         "birth_place": "Lille",
         "birth_country": "France",
         "licence_number": "13AA00002",

@@ -30,21 +30,34 @@ def errors_of(page, name):
     return [html.unescape(m) for m in re.findall(rf'<p class="error" id="{name}-error">(.*?)</p>', page)]
 
 
+def boxes(name, day):
+    """Return a date as the three boxes (jour, mois, année) of the field `name` post it."""
+    return {f"{name}-day": f"{day.day:02d}", f"{name}-month": f"{day.month:02d}", f"{name}-year": str(day.year)}
+
+
 def form(**changes):
-    """« Déclarer une formation » as a centre fills it in."""
+    """« Déclarer une formation » as a centre fills it in; a date given as text (JJ/MM/AAAA) goes in its boxes."""
     end = clock.today() - dt.timedelta(days=2)
     data = {
         "kind": "FIMO",
         "category": "Marchandises",
-        "start_date": (end - dt.timedelta(days=35)).isoformat(),
-        "end_date": end.isoformat(),
+        "start_date": end - dt.timedelta(days=35),
+        "end_date": end,
         "last_name": "Lefèvre",
         "first_name": "Éloïse",
-        "birth_date": BIRTH.strftime("%d/%m/%Y"),
+        "birth_date": BIRTH,
         "licence_number": " 13ab 00042 ",
     }
     data.update(changes)
-    return {k: v for k, v in data.items() if v is not None}
+    posted = {}
+    for name, value in data.items():
+        if isinstance(value, dt.date):
+            posted.update(boxes(name, value))
+        elif name.endswith("_date") and value is not None:
+            posted.update(zip((f"{name}-day", f"{name}-month", f"{name}-year"), (value.split("/") + ["", ""])[:3]))
+        elif value is not None:
+            posted[name] = value
+    return posted
 
 
 @pytest.fixture
@@ -187,7 +200,7 @@ def test_a_training_whose_pdf_fails_is_recorded_and_says_so(client, admin, make_
 def test_every_field_is_checked_in_french(client, admin):
     page = client.post(URL, data={}).get_data(as_text=True)
     assert not Training.select().exists()
-    assert "Le formulaire contient des erreurs" in page
+    assert "8 erreurs dans le formulaire" in page
     assert errors_of(page, "kind") == ["Choisissez la formation : FIMO, FCO ou Passerelle."]
     assert errors_of(page, "category") == ["Choisissez « Marchandises » ou « Voyageurs »."]
     for name in ("start_date", "end_date", "last_name", "first_name", "birth_date", "licence_number"):
@@ -198,10 +211,12 @@ def test_every_field_is_checked_in_french(client, admin):
 @pytest.mark.parametrize("changes, field, message", [
     ({"licence_number": "13A00042"}, "licence_number", "Le numéro de permis comporte 9 caractères"),
     ({"licence_number": "94298137922"}, "licence_number", "Le numéro de permis comporte 9 caractères"),
-    ({"birth_date": "31/02/1990"}, "birth_date", "Date invalide : saisissez-la au format JJ/MM/AAAA."),
+    ({"birth_date": "31/02/1990"}, "birth_date", "Le 31/02/1990 n'existe pas : saisissez une date de naissance valide, par exemple 14 03 1985."),
     ({"birth_date": "01/01/2099"}, "birth_date", "La date de naissance doit être dans le passé."),
-    ({"end_date": "2020-01-01", "start_date": "2020-02-01"}, "end_date", "La date de fin ne peut pas précéder la date de début."),
-    ({"end_date": (dt.date.today() + dt.timedelta(days=3)).isoformat()}, "end_date", "La date de fin ne peut pas être dans le futur"),
+    ({"birth_date": "14/mars/1990"}, "birth_date", "Saisissez une date de naissance valide, par exemple 14 03 1985."),
+    ({"end_date": dt.date(2020, 1, 1), "start_date": dt.date(2020, 2, 1)}, "end_date", "La date de fin ne peut pas précéder la date de début."),
+    ({"end_date": dt.date.today() + dt.timedelta(days=3)}, "end_date", "La date de fin ne peut pas être dans le futur"),
+    ({"start_date": "01/02/1024"}, "start_date", "Vérifiez l'année : saisissez-la en 4 chiffres, à partir de 1900, par exemple 02 09 2024."),
     ({"kind": "CACES"}, "kind", "Choisissez la formation : FIMO, FCO ou Passerelle."),
 ])
 def test_a_wrong_value_is_refused_with_its_reason_and_what_was_typed_is_kept(client, admin, changes, field, message):
@@ -308,4 +323,6 @@ def test_the_menu_shows_the_page_to_centre_members_only(client, login_user, cent
 def test_a_date_left_empty_is_required_and_an_unreadable_one_is_invalid(client, admin):
     page = client.post(URL, data=form(start_date="", end_date="32/13/2023")).get_data(as_text=True)
     assert errors_of(page, "start_date") == ["Ce champ est obligatoire."]
-    assert errors_of(page, "end_date") == ["Date invalide : saisissez-la au format JJ/MM/AAAA."]
+    assert errors_of(page, "end_date") == [
+        "Le 32/13/2023 n'existe pas : saisissez une date de fin valide, par exemple 27 09 2024."]
+    assert 'name="end_date-day" value="32"' in page and 'name="end_date-month" value="13"' in page

@@ -20,9 +20,10 @@ def manager(client, login_user, app):
 
 
 def form(**changes):
-    data = {"last_name": "Vannest", "first_name": "Philippe", "birth_date": "14/03/1985", "birth_place": "Lille",
-            "licence_number": "13 aa 00002", "address": "3 rue du Port", "address_extra": "", "postal_code": "59000",
-            "city": "Lille", "email": ""}
+    """« Ajouter un conducteur » as a manager fills it in; « Date de naissance » is three boxes (jour, mois, année)."""
+    data = {"last_name": "Vannest", "first_name": "Philippe", "birth_date-day": "14", "birth_date-month": "03",
+            "birth_date-year": "1985", "birth_place": "Lille", "licence_number": "13 aa 00002",
+            "address": "3 rue du Port", "address_extra": "", "postal_code": "59000", "city": "Lille", "email": ""}
     data.update(changes)
     return data
 
@@ -45,14 +46,16 @@ def test_a_driver_is_added_with_the_licence_aid_and_listed(client, manager):
 
 @pytest.mark.parametrize("field, value, message", [
     ("last_name", "", "Ce champ est obligatoire."),
-    ("birth_date", "31/02/1985", "Date invalide : saisissez-la au format JJ/MM/AAAA."),
+    ("birth_date-day", "32", "Le 32/03/1985 n'existe pas : saisissez une date de naissance valide, par exemple 14 03 1985."),
+    ("birth_date-year", "2085", "La date de naissance doit être dans le passé."),
     ("licence_number", "ABC", "Le numéro de permis comporte 9 caractères"),
     ("postal_code", "590", "Le code postal comporte 5 chiffres."),
     ("email", "pas-une-adresse", "Adresse électronique invalide"),
 ])
 def test_wrong_input_is_said_next_to_the_field_and_keeps_the_rest(client, manager, field, value, message):
     page = client.post(URL, data=form(**{field: value})).get_data(as_text=True)
-    assert any(e.startswith(message) for e in errors_of(page, field)), errors_of(page, field)
+    name = field.split("-")[0]
+    assert any(e.startswith(message) for e in errors_of(page, name)), errors_of(page, name)
     assert 'value="Philippe"' in page and not CompanyDriver.select().exists()
 
 
@@ -118,7 +121,9 @@ def test_a_driver_s_record_is_corrected_and_another_company_s_is_out_of_reach(cl
     client.post(URL, data=form())
     driver = CompanyDriver.get()
     page = client.get(f"/mes-conducteurs/{driver.id}/modifier").get_data(as_text=True)
-    assert 'value="Philippe"' in page and 'value="14/03/1985"' in page
+    assert 'value="Philippe"' in page
+    for name, value in (("day", "14"), ("month", "03"), ("year", "1985")):
+        assert f'name="birth_date-{name}" value="{value}"' in page
     response = client.post(f"/mes-conducteurs/{driver.id}/modifier", data=form(last_name="Vanneste", city="Douai"))
     assert response.status_code == 302
     assert (CompanyDriver.get_by_id(driver.id).last_name, CompanyDriver.get_by_id(driver.id).city) == ("Vanneste", "Douai")

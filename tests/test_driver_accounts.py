@@ -1,4 +1,8 @@
 """Guide 001 « Je crée mon compte » and the staff analysis « Comptes à analyser » (issue 2, item 3)."""
+import datetime as dt
+import html
+import re
+
 import pytest
 
 from models import (
@@ -12,8 +16,12 @@ from models import (
     StaffRole,
     User,
 )
+from models import clock
 from services import accounts
 from tests.conftest import driver_form, last_email, outbox_links, path_of
+
+URL = "/creer-un-compte/particulier"
+BOXES = ("day", "month", "year")
 
 
 def test_the_form_shows_four_consent_boxes_and_the_licence_aid(client):
@@ -52,8 +60,6 @@ def test_both_licence_formats_are_accepted(client, typed, stored):
     ("licence_number", "12345", "9 caractères"),
     ("email_confirm", "autre@exemple.fr", "ne sont pas identiques"),
     ("email", "pas-une-adresse", "Adresse électronique invalide"),
-    ("birth_date", "2090-01-01", "dans le passé"),
-    ("birth_date", "31/02/1990", "JJ/MM/AAAA"),
     ("postal_code", "5900", "5 chiffres"),
     ("mobile", "0123", "mobile invalide"),
     ("consent_cgv", None, "obligatoire"),
@@ -67,6 +73,133 @@ def test_bad_input_is_explained_next_to_the_field_and_nothing_typed_is_lost(clie
     assert f'id="field-{field}"' not in page or 'class="field has-error" id="field-' + field + '"' in page
     assert 'value="Lille"' in page and 'value="12 rue des Lilas"' in page
     assert User.select().count() == 0
+
+
+def test_an_error_is_summed_up_at_the_top_and_tied_to_its_field(client):
+    page = client.post(URL, data=driver_form(email_confirm="autre@exemple.fr", postal_code="5900")).get_data(as_text=True)
+    summary = re.search(r'<div class="error-summary"[^>]*>(.*?)</div>', page, re.S)
+    assert 'role="alert" tabindex="-1" autofocus' in summary.group(0)
+    assert "2 erreurs dans le formulaire" in summary.group(1)
+    assert '<a href="#postal_code">Code postal : Le code postal comporte 5 chiffres.</a>' in summary.group(1)
+    assert 'href="#email_confirm"' in summary.group(1)
+    confirm = re.search(r'<input[^>]*id="email_confirm"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in confirm and 'aria-describedby="email_confirm-error"' in confirm
+    assert '<p class="error" id="email_confirm-error">Les deux adresses électroniques ne sont pas identiques.</p>' in page
+    assert 'src="/static/js/errors.js"' in page
+    assert "<title>Erreur : " in page
+
+
+def test_the_hints_and_the_licence_aid_describe_their_fields(client):
+    page = client.get(URL).get_data(as_text=True)
+    licence = re.search(r'<input[^>]*id="licence_number"[^>]*>', page).group(0)
+    assert 'aria-describedby="licence_number-hint licence-aid"' in licence
+    assert 'id="licence-aid"' in page and 'id="licence_number-hint"' in page
+    mobile = re.search(r'<input[^>]*id="mobile"[^>]*>', page).group(0)
+    assert 'aria-describedby="mobile-hint"' in mobile and 'aria-invalid' not in mobile
+    assert "error-summary" not in page
+
+
+# --- The birth date, typed the French way (issue 12) ---------------------------------------------
+
+
+def birth(day, month, year):
+    """Return « Date de naissance » as a browser posts its three boxes."""
+    return {"birth_date-day": day, "birth_date-month": month, "birth_date-year": year}
+
+
+def box(page, name):
+    return re.search(rf'<input[^>]*id="birth_date-{name}"[^>]*>', page).group(0)
+
+
+def test_the_birth_date_is_three_numeric_boxes_in_a_fieldset(client):
+    page = client.get(URL).get_data(as_text=True)
+    group = re.search(r'<fieldset class="field date" id="field-birth_date"([^>]*)>(.*?)</fieldset>', page, re.S)
+    assert group.group(1) == ' aria-describedby="birth_date-hint"'
+    assert "<legend>Date de naissance <span class=\"required\">*</span></legend>" in group.group(2)
+    assert '<p class="hint" id="birth_date-hint">Par exemple : 14 03 1985</p>' in group.group(2)
+    for name, label, size in (("day", "Jour", 2), ("month", "Mois", 2), ("year", "Année", 4)):
+        assert f'<label for="birth_date-{name}">{label}</label>' in group.group(2)
+        tag = box(page, name)
+        for attribute in (f'name="birth_date-{name}"', 'type="text"', 'inputmode="numeric"', f'maxlength="{size}"',
+                          f'autocomplete="bday-{name}"', 'value=""'):
+            assert attribute in tag, (attribute, tag)
+    assert 'type="date"' not in page
+
+
+@pytest.mark.parametrize("boxes, stored", [
+    (("14", "03", "1985"), dt.date(1985, 3, 14)),
+    (("4", "3", "1985"), dt.date(1985, 3, 4)),
+    ((" 19 ", "08 ", "1991"), dt.date(1991, 8, 19)),
+    (("29", "02", "1988"), dt.date(1988, 2, 29)),
+])
+def test_a_birth_date_typed_day_first_is_stored_as_that_date(client, boxes, stored):
+    client.post(URL, data=driver_form(**birth(*boxes)))
+    assert Driver.get().birth_date == stored
+
+
+def _future():
+    tomorrow = clock.today() + dt.timedelta(days=1)
+    return (str(tomorrow.day), str(tomorrow.month), str(tomorrow.year))
+
+
+@pytest.mark.parametrize("boxes, message, wrong", [
+    (("31", "02", "1985"), "Le 31/02/1985 n'existe pas : saisissez une date de naissance valide, par exemple 14 03 1985.",
+     {"day", "month"}),
+    (("29", "02", "1985"), "Le 29/02/1985 n'existe pas : saisissez une date de naissance valide, par exemple 14 03 1985.",
+     {"day", "month"}),
+    (("03", "14", "1985"), "Le 03/14/1985 n'existe pas : saisissez une date de naissance valide, par exemple 14 03 1985.",
+     {"month"}),
+    (("1a", "03", "1985"), "Saisissez une date de naissance valide, par exemple 14 03 1985.", {"day"}),
+    (("quatorze", "mars", "1985"), "Saisissez une date de naissance valide, par exemple 14 03 1985.", {"day", "month"}),
+    (("١٤", "03", "1985"), "Saisissez une date de naissance valide, par exemple 14 03 1985.", {"day"}),
+    (("14", "03", ""), "La date de naissance doit comporter une année, par exemple 14 03 1985.", {"year"}),
+    (("", "", "1985"), "La date de naissance doit comporter un jour et un mois, par exemple 14 03 1985.", {"day", "month"}),
+    (("14", "03", "85"), "Vérifiez l'année : saisissez-la en 4 chiffres, à partir de 1900, par exemple 14 03 1985.",
+     {"year"}),
+    (("14", "03", "0985"), "Vérifiez l'année : saisissez-la en 4 chiffres, à partir de 1900, par exemple 14 03 1985.",
+     {"year"}),
+    (_future(), "La date de naissance doit être dans le passé.", set(BOXES)),
+    (("14", "03", "2090"), "La date de naissance doit être dans le passé.", set(BOXES)),
+    (("14", "03", str(clock.today().year - 5)), "Vérifiez la date de naissance : un conducteur a au moins 16 ans.",
+     set(BOXES)),
+    (("01", "01", "1901"), f"Vérifiez l'année de naissance : elle ne peut pas être antérieure à {clock.today().year - 100}.",
+     set(BOXES)),
+    (("", "", ""), "Ce champ est obligatoire.", set(BOXES)),
+    (("1\x01", "03", "1985"), "Ce champ contient des caractères non autorisés.", {"day"}),
+])
+def test_a_wrong_birth_date_is_explained_in_french_and_what_was_typed_stays(client, boxes, message, wrong):
+    response = client.post(URL, data=driver_form(**birth(*boxes)))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and not User.select().exists()
+    assert re.findall(r'<p class="error" id="birth_date-error">(.*?)</p>', html.unescape(page)) == [message]
+    for name, typed in zip(BOXES, boxes):
+        assert f'value="{html.escape(typed)}"' in box(page, name)
+        assert ('aria-invalid="true"' in box(page, name)) == (name in wrong), name
+        assert ('aria-describedby="birth_date-error"' in box(page, name)) == (name in wrong), name
+    assert 'id="field-birth_date" aria-describedby="birth_date-hint birth_date-error"' in page
+    first = next(name for name in BOXES if name in wrong)
+    assert f'<a href="#birth_date-{first}">Date de naissance : {message}</a>' in html.unescape(page)
+    assert 'value="Lille"' in page and 'value="12 rue des Lilas"' in page and 'value="13AA00002"' in page
+
+
+def test_a_date_in_one_value_is_still_read_day_first(client):
+    """A single value (a script, a CSV line) is read as JJ/MM/AAAA or AAAA-MM-JJ, never month first."""
+    data = driver_form(**birth(None, None, None), birth_date="03/12/1985")
+    client.post(URL, data=data)
+    assert Driver.get().birth_date == dt.date(1985, 12, 3)
+
+
+def test_a_flagged_birth_date_is_corrected_in_its_three_boxes(client, app, make_driver, analyst):
+    driver = make_driver(birth_date=dt.date(1991, 8, 19))
+    accounts.reject(Dossier.account_of(driver), analyst, {"birth_date": "Jour et mois inversés"})
+    link = path_of(outbox_links(last_email(driver.email))[0])
+    public = app.test_client()
+    page = public.get(link).get_data(as_text=True)
+    assert [re.search(r'value="([^"]*)"', box(page, name)).group(1) for name in BOXES] == ["19", "08", "1991"]
+    refused = public.post(link, data=birth("31", "04", "1991")).get_data(as_text=True)
+    assert "Le 31/04/1991 n'existe pas" in html.unescape(refused) and 'value="31"' in box(refused, "day")
+    public.post(link, data=birth("08", "09", "1991"))
+    assert Driver.get(Driver.user == driver).birth_date == dt.date(1991, 9, 8)
 
 
 def test_an_address_already_used_is_refused(client, make_driver, make_staff):

@@ -48,12 +48,14 @@ TRANSPORTS_MARTIN = "82345678500026"
 
 #: Values each field accepts, by field name: a hostile value in one field then meets valid ones in the others.
 VALID = {
-    "last_name": "Martin", "first_name": "Anne", "birth_date": "19/08/1991", "birth_place": "Lille",
+    "last_name": "Martin", "first_name": "Anne", "birth_date-day": "19",
+    "birth_date-month": "08", "birth_date-year": "1991", "birth_place": "Lille",
     "birth_country": "France", "licence_number": "13AA00002", "mobile": "06 12 34 56 78",
     "address": "12 rue des Lilas", "address_extra": "Bât. B", "postal_code": "59000", "city": "Lille",
     "email": "anne.martin@exemple.fr", "email_confirm": "anne.martin@exemple.fr", "function": "Gestionnaire",
     "phone": "03 20 00 00 01", "password": "Une-phrase-de-passe-42", "confirm": "Une-phrase-de-passe-42",
-    "siret": FORMATRANS, "organisation_name": "", "start_date": "01/02/2026", "end_date": "28/02/2026",
+    "siret": FORMATRANS, "organisation_name": "", "start_date-day": "01", "start_date-month": "02",
+    "start_date-year": "2026", "end_date-day": "28", "end_date-month": "02", "end_date-year": "2026",
     "delivery_name": "Anne MARTIN", "delivery_address": "3 place du Général de Gaulle", "delivery_address_extra": "",
     "delivery_postal_code": "59800", "delivery_city": "Lille", "billing_name": "TRANSPORTS MARTIN",
     "billing_address": "5 ZA des Peupliers", "billing_address_extra": "", "billing_postal_code": "59128",

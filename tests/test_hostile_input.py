@@ -31,8 +31,8 @@ def test_no_form_of_the_organisations_answers_500(client, admin, value):
     posts = {
         "/mes-gestionnaires/ajouter": ["last_name", "first_name", "function", "phone", "email", "email_confirm", "admin"],
         f"/mes-gestionnaires/{admin.id}/modifier": ["last_name", "function", "phone", "admin"],
-        "/mes-conducteurs/": ["last_name", "first_name", "birth_date", "birth_place", "licence_number", "address",
-                              "postal_code", "city", "email"],
+        "/mes-conducteurs/": ["last_name", "first_name", "birth_date-day", "birth_date-month", "birth_date-year",
+                              "birth_place", "licence_number", "address", "postal_code", "city", "email"],
         "/mes-demandes/tachygraphe/conducteur": ["company_driver", "reason"],
         f"/mes-demandes/tachygraphe/{dossier.id}/etapes/cartes": ["card_count"],
         "/mon-contrat/etablissements-rattaches": ["siret"],
@@ -54,7 +54,8 @@ def test_a_nul_character_in_otherwise_good_input_is_dropped_not_stored(client, a
     assert (User.get(User.email == "p.vannest@transports-martin.fr").last_name,
             User.get(User.email == "p.vannest@transports-martin.fr").function) == ("Vannest", "Gestionnaire")
     response = client.post("/mes-conducteurs/", data={
-        "last_name": NUL, "first_name": "Philippe", "birth_date": "14/03/1985", "birth_place": "Lille",
+        "last_name": NUL, "first_name": "Philippe", "birth_date-day": "1\x004", "birth_date-month": "03",
+        "birth_date-year": "1985", "birth_place": "Lille",
         "licence_number": "13AA\x0000002", "address": "3 rue du Port", "postal_code": "59000", "city": "Lille"})
     assert response.status_code == 302, re.findall(r'class="error"[^>]*>([^<]+)', response.get_data(as_text=True))
     assert (CompanyDriver.get().last_name, CompanyDriver.get().licence_number) == ("Vannest", "13AA00002")
