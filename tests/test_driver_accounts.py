@@ -228,7 +228,7 @@ def test_the_queue_lists_the_oldest_first_and_flags_those_over_24_hours(client, 
     make_driver(last_name="Recent")
     page = client.get("/admin/account_queue/").get_data(as_text=True)
     assert page.index("ANCIEN") < page.index("RECENT")
-    assert page.count("En retard") == 1
+    assert page.count('<span class="badge badge-danger">En retard') == 1
 
 
 def test_conforme_sends_the_create_password_link(client, make_driver, analyst):
