@@ -1,6 +1,7 @@
 """Guide 000's purpose in a real browser: a manager adds a driver, requests his tachograph driver card with uploads,
 staff ask for information, the manager answers, staff accept and ship; the card appears in « Mes Cartes » and
 « Supervision », then on the monthly invoice the administrator downloads."""
+import datetime as dt
 import os
 import re
 
@@ -10,6 +11,7 @@ from playwright.sync_api import expect
 from models.clock import today as today_in_france  # deadlines and dates shown are France's
 from tests.cqc_files import pdf, png
 from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email, open_menu
+from tests.e2e.dates import fill_date
 from tests.e2e.test_guides import HOME_TITLE, field, public_login, staff_login
 
 if not os.path.exists(CHROMIUM):
@@ -52,7 +54,7 @@ def test_a_manager_orders_a_driver_card_that_ends_on_the_monthly_invoice(live, n
     manager.get_by_text("Ajouter un conducteur", exact=True).click()
     field(manager, "Nom").fill("Vannest")
     field(manager, "Prénom(s)").fill("Philippe")
-    field(manager, "Date de naissance").fill("14/03/1985")
+    fill_date(manager, "Date de naissance", dt.date(1985, 3, 14))
     field(manager, "Lieu de naissance").fill("Lille")
     licence = field(manager, "Numéro de permis de conduire")
     licence.click()
