@@ -138,14 +138,14 @@ def _error_page(code, title, message):
 def init_app(app):
     """Register the public blueprints and the portal's template context."""
     from public_forms import (
-        accounts, auth, cards, centre, contract, drivers, home, invoices, managers, password, payments, replacements,
-        requests, sandbox, supervision, tachographs, trainings,
+        accounts, auth, cards, centre, contract, drivers, home, invoices, legal, managers, password, payments,
+        replacements, requests, sandbox, supervision, tachographs, trainings,
     )
 
     # Every rule added from here on (the back office's too) reads its ids this way.
     app.url_map.converters["int"] = RowId
     for module in (home, auth, password, accounts, trainings, requests, replacements, cards, centre, payments, sandbox,
-                   invoices, contract, managers, drivers, tachographs, supervision):
+                   invoices, contract, managers, drivers, tachographs, supervision, legal):
         app.register_blueprint(module.bp)
 
     for code, title, message in ERRORS:

@@ -49,6 +49,13 @@ PUBLIC = {
     "sandbox.pay": "the sandbox payment page (the provider's hosted page in development)",
     "sandbox.refund": "the sandbox's signed server-to-server refund service (the provider's in development)",
     "health.ready": "the load balancer's readiness check (/sante): JSON naming no one",
+    "legal.cgu": "the terms of use (CGU) the account forms link to",
+    "legal.cgv": "the terms of sale (CGV) the account forms link to",
+    "legal.rgpd": "the privacy policy the account forms link to",
+    "legal.notice": "« Mentions légales »",
+    "legal.accessibility": "the accessibility statement (RGAA)",
+    "legal.faq": "« Foire aux questions »",
+    "legal.about": "« Qui sommes-nous ? »",
 }
 
 #: The back-office views of reference data (« Données de référence ») and those of local administrators only.
