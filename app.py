@@ -27,7 +27,7 @@ DEFAULTS = {
     "MAIL_USERNAME": "",
     "MAIL_PASSWORD": "",
     "MAIL_USE_TLS": False,
-    "MAIL_DEFAULT_SENDER": "Hub Pro Transport <no-reply@hubprotransport.local>",
+    "MAIL_DEFAULT_SENDER": "Hub Pro Transport <no-reply@hubpro-transport.fr>",
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "LINK_VALIDITY_HOURS": 48,
     "STORAGE_DIR": None,
@@ -335,8 +335,21 @@ def _init_login(app):
 def _init_cli(app):
     @app.cli.command("init-db")
     def init_db_command():
-        """Create the missing tables and the procedures."""
-        models.create_tables()
+        """Bring the database up to date (the same as `flask db upgrade`)."""
+        _upgrade()
+
+    @app.cli.group("db")
+    def db_group():
+        """The database's schema, through versioned migrations (models/migrations)."""
+
+    @db_group.command("upgrade")
+    def db_upgrade_command():
+        """Apply the migrations the database lacks, then the triggers, search indexes and procedures."""
+        _upgrade()
+
+    def _upgrade():
+        applied = models.create_tables()
+        click.echo(f"Migrations appliquées : {', '.join(applied)}." if applied else "Aucune migration à appliquer.")
         click.echo("Base de données prête.")
 
     @app.cli.command("demo-data")

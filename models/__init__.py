@@ -1670,17 +1670,26 @@ def normalize_email(email):
 
 
 def create_tables():
-    """Create the missing tables and columns, and the procedures."""
-    # Tables, then the columns existing tables lack, then the indexes: an index may name a column just added.
-    for model in sort_models(MODELS):
-        model._schema.create_table(safe=True)
-    _add_missing_columns()
-    db.create_tables(MODELS, safe=True)
+    """Bring the schema up to date through the migrations (models/migrations), then install the counters' triggers,
+    the search indexes and the procedures."""
+    from models import migrations
+
+    applied = migrations.upgrade(db.obj, adopt=_adopt)
     counters.install(db)
     search.install(db)
     for code, name in PROCEDURES:
         Procedure.get_or_create(code=code, defaults={"name": name})
     InvoiceSequence.get_or_create(id=1, defaults={"last_number": 0})
+    return applied
+
+
+def _adopt(database):
+    """Bring a database made by create_tables() before migrations began up to the first migration's schema."""
+    # Tables, then the columns existing tables lack, then the indexes: an index may name a column just added.
+    for model in sort_models(MODELS):
+        model._schema.create_table(safe=True)
+    _add_missing_columns()
+    db.create_tables(MODELS, safe=True)
 
 
 def _add_missing_columns():

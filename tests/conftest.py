@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from models import MODELS, InvoiceSequence, Procedure, PROCEDURES, db
-from models import clock as clock_module, counters, search
+from models import clock as clock_module, counters, migrations, search
 
 TEST_PASSWORD = "Correct-Horse-42!"
 
@@ -20,13 +20,14 @@ def _database_url(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
-    """Create the schema once per run, on SQLite or on the DATABASE_URL database."""
+    """Create the schema once per run through the migrations, on SQLite or on the DATABASE_URL database."""
     url = _database_url(tmp_path_factory)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test", "HUBPRO_ENV": "test"})
     with app.app_context():
         db.connect(reuse_if_open=True)
-        db.drop_tables(MODELS, safe=True, cascade="Postgres" in type(db.obj).__name__)
-        db.create_tables(MODELS)
+        with migrations.SchemaMigration.bind_ctx(db.obj):
+            db.drop_tables([*MODELS, migrations.SchemaMigration], safe=True, cascade="Postgres" in type(db.obj).__name__)
+        migrations.upgrade(db.obj)
         counters.install(db)
         search.install(db)
         db.close()
