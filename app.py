@@ -92,13 +92,19 @@ DRIVER_CONSENTS = [
     ("cgv", "J'ai lu et j'accepte les conditions générales de vente (CGV)."),
     ("exactitude", "J'atteste sur l'honneur l'exactitude des informations renseignées."),
 ]
+#: The consent boxes of the centre and company account forms: the administrator accepts for the organisation.
+ORGANISATION_CONSENTS = [
+    ("cgu", "J'ai lu et j'accepte les conditions générales d'utilisation du portail (CGU)."),
+    ("rgpd", "J'ai pris connaissance de la politique de confidentialité et de protection des données personnelles (RGPD)."),
+    ("cgv", "J'ai lu et j'accepte, pour le compte de mon organisme, les conditions générales de vente (CGV)."),
+]
 
 
 def create_app(test_config=None):
     """Create and configure the web application."""
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.from_mapping(DEFAULTS, DRIVER_CONSENTS=DRIVER_CONSENTS)
+    app.config.from_mapping(DEFAULTS, DRIVER_CONSENTS=DRIVER_CONSENTS, ORGANISATION_CONSENTS=ORGANISATION_CONSENTS)
     app.config["BABEL_DEFAULT_LOCALE"] = "fr"
     app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024
     app.config.from_pyfile("config.py", silent=True)

@@ -4,6 +4,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Optional
 
 from models import DRIVER_FIELDS, AccountState, Dossier, OrgKind, TokenPurpose
+from public_forms import legal
 from services import accounts, limits, tokens
 from services import fields as f
 from services.errors import Refused
@@ -36,17 +37,25 @@ class DriverAccountForm(DriverForm):
     )
 
 
-def driver_account_form():
-    """Return the driver form with one required box per configured consent."""
+def with_consents(form_class, consents, **kwargs):
+    """Return the form with one required box per consent, its label linking to the document it accepts."""
 
-    class Form(DriverAccountForm):
+    class Form(form_class):
         pass
 
-    for code, label in current_app.config["DRIVER_CONSENTS"]:
+    for code, label in consents:
         setattr(Form, f"consent_{code}", BooleanField(label, [f.required()]))
-    form = Form()
-    form.consent_fields = [form[f"consent_{code}"] for code, _ in current_app.config["DRIVER_CONSENTS"]]
+    form = Form(**kwargs)
+    form.consent_fields = [form[f"consent_{code}"] for code, _ in consents]
+    # The label as the box shows it, its document linked; the plain text stays for the error summary's links.
+    for (code, label), box in zip(consents, form.consent_fields):
+        box.linked_label = legal.consent_label(code, label)
     return form
+
+
+def driver_account_form():
+    """Return the driver form with one required box per configured consent."""
+    return with_consents(DriverAccountForm, current_app.config["DRIVER_CONSENTS"])
 
 
 class OrganisationForm(f.Form):
@@ -88,13 +97,14 @@ def driver():
 @bp.route("/entreprise", methods=["GET", "POST"], defaults={"kind": OrgKind.COMPANY})
 def organisation(kind):
     """Create the administrator account of a training centre or a transport company."""
-    form = OrganisationForm(siret=request.args.get("siret", ""))
+    consents = current_app.config["ORGANISATION_CONSENTS"]
+    form = with_consents(OrganisationForm, consents, siret=request.args.get("siret", ""))
     if form.validate_on_submit():
         if not limits.allow("create-account"):
             return render_template("public/too_many.html"), 429
         try:
             user = accounts.register_organisation(
-                kind, form.siret.data, form.last_name.data, form.first_name.data, form.email.data
+                kind, form.siret.data, form.last_name.data, form.first_name.data, form.email.data, consents
             )
         except Refused as refusal:
             form[refusal.field or "siret"].errors.append(refusal.message)

@@ -23,9 +23,15 @@ from models import (
     normalize_email,
 )
 from models import clock
-from services import audit, notices, outbox, sirene, staff, trainings, transitions
+from services import audit, legal, notices, outbox, sirene, staff, trainings, transitions
 from services.addresses import check_email_free
 from services.errors import Refused
+
+
+def record_consents(user, consents):
+    """Record the boxes an account ticked, (code, label) each, with the version of the document each accepts."""
+    for code, label in consents:
+        Consent.create(user=user, code=code, label=label, version=legal.version_of(code))
 
 
 # --- Drivers -----------------------------------------------------------------------------------
@@ -40,8 +46,7 @@ def register_driver(identity, consents):
         with db.atomic():
             user = User.create(email=email, role=Role.DRIVER, **user_fields)
             Driver.create(user=user, **identity)
-            for code, label in consents:
-                Consent.create(user=user, code=code, label=label)
+            record_consents(user, consents)
             transitions.open_dossier(ProcedureCode.COMPTE_PARTICULIER, user, comment="Demande de création de compte")
             outbox.queue_email(
                 email, "account_received", "Votre demande de création de compte Hub Pro Transport", user=user
@@ -154,8 +159,8 @@ def check_organisation(raw_siret, kind=OrgKind.CENTRE):
     return siret, establishment
 
 
-def register_organisation(kind, raw_siret, last_name, first_name, email):
-    """Create an organisation and its administrator's account, and e-mail the password link."""
+def register_organisation(kind, raw_siret, last_name, first_name, email, consents=()):
+    """Create an organisation and its administrator's account (with the boxes it ticked), and e-mail the password link."""
     siret, establishment = check_organisation(raw_siret, kind)
     email = normalize_email(email)
     check_email_free(email)
@@ -165,6 +170,7 @@ def register_organisation(kind, raw_siret, last_name, first_name, email):
             user = User.create(
                 email=email, role=Role.ORG_ADMIN, organisation=organisation, last_name=last_name, first_name=first_name
             )
+            record_consents(user, consents)
             notices.password_link(user)
             audit.record(f"Création de compte {kind}", siret, email, user=user)
             if kind == OrgKind.CENTRE:

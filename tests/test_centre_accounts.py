@@ -39,9 +39,12 @@ def form_data(**changes):
         "first_name": "Claire",
         "email": "cfa-lille@gmail.com",
         "email_confirm": "cfa-lille@gmail.com",
+        "consent_cgu": "y",
+        "consent_rgpd": "y",
+        "consent_cgv": "y",
     }
     data.update(changes)
-    return data
+    return {k: v for k, v in data.items() if v is not None}
 
 
 def errors_of(page, name):

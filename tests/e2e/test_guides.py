@@ -4,6 +4,7 @@ Guide 002: a training centre creates its administrator account from the « Agré
 Guide 001: a driver creates an account (« Particulier »), corrects it after a « Non conforme » analysis,
 then creates a password and logs in.
 """
+import datetime as dt
 import os
 import re
 
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import CHROMIUM, TEST_PASSWORD, link_in, only_email, open_menu
+from tests.e2e.dates import date_group, fill_date
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"Chromium absent ({CHROMIUM}) : tests de bout en bout ignorés.", allow_module_level=True)
@@ -121,6 +123,8 @@ def test_guide_002_centre_de_formation(live, new_page, deliver):
     field(centre, "Prénom").fill("Claire")
     field(centre, "Adresse électronique").fill("cfa-lyon@exemple.fr")
     field(centre, "Confirmer votre adresse électronique").fill("cfa-lyon@exemple.fr")
+    for words in ("(CGU)", "(RGPD)", "(CGV)"):
+        centre.get_by_label(words).check()
     centre.get_by_role("button", name="CRÉER").click()
     expect(centre.get_by_role("heading", name="Votre compte a bien été créé.")).to_be_visible()
     expect(centre.get_by_text("cfa-lyon@exemple.fr")).to_be_visible()
@@ -134,20 +138,32 @@ def test_guide_002_centre_de_formation(live, new_page, deliver):
     password = field(centre, "Mot de passe")
     confirm = field(centre, "Confirmation du mot de passe")
     validate = centre.get_by_role("button", name="Valider")
-    expect(validate).to_be_disabled()
+    match_rule = centre.get_by_role("list", name="Règles du mot de passe").get_by_role("listitem").filter(
+        has_text="Les deux mots de passe sont identiques")
     password.fill("Transport-Lyon-2024!")
     confirm.fill("Transport-Lyon-2024?")
-    expect(validate).to_be_disabled()
+    expect(match_rule).to_have_text("Les deux mots de passe sont identiques : non respecté")
+    expect(validate).to_be_enabled()  # « Valider » always answers, with the reason when something is wrong
+    validate.click()
+    expect(centre.get_by_role("alert")).to_contain_text("1 erreur dans le formulaire")
+    expect(confirm).to_have_attribute("aria-invalid", "true")
+    expect(confirm).to_have_accessible_description("Les deux mots de passe ne sont pas identiques.")
+    password.fill("Transport-Lyon-2024!")
     confirm.fill("Transport-Lyon-2024!")
-    expect(validate).to_be_enabled()
-    centre.get_by_role("button", name="Afficher le mot de passe").first.click()
+    expect(match_rule).to_have_text("Les deux mots de passe sont identiques : respecté")
+    eye = centre.get_by_role("button", name="Afficher le mot de passe").first
+    expect(eye).to_have_attribute("aria-pressed", "false")
+    eye.click()
     expect(password).to_have_attribute("type", "text")
+    eye = centre.get_by_role("button", name="Masquer le mot de passe").first
+    expect(eye).to_have_attribute("aria-pressed", "true")
+    expect(eye).to_have_attribute("title", "Masquer le mot de passe")
 
     password.fill("TransportLyon2024")
     confirm.fill("TransportLyon2024")
     expect(validate).to_be_enabled()
     validate.click()
-    expect(centre.get_by_text("Le mot de passe doit contenir un caractère spécial.")).to_be_visible()
+    expect(centre.get_by_text("Le mot de passe doit contenir un caractère spécial.", exact=True)).to_be_visible()
     expect(centre.get_by_role("heading", name="Je personnalise mon mot de passe")).to_be_visible()
 
     password.fill("Transport-Lyon-2024!")
@@ -186,7 +202,7 @@ def test_guide_001_particulier(live, new_page, deliver):
 
     field(driver, "Nom").fill("Martin")
     field(driver, "Prénom(s)").fill("Paul")
-    field(driver, "Date de naissance").fill("1991-08-19")
+    fill_date(driver, "Date de naissance", dt.date(1991, 8, 19))
     field(driver, "Commune de naissance").fill("Lille")
     expect(field(driver, "Pays de naissance")).to_have_value("France")
 
@@ -207,15 +223,20 @@ def test_guide_001_particulier(live, new_page, deliver):
     field(driver, "Confirmer l'adresse électronique").fill("paul.martin@exemple.com")
     driver.get_by_role("button", name="Créer", exact=True).click()
 
-    # The error shows next to the confirmation; what was typed is kept.
-    expect(driver.get_by_role("alert")).to_contain_text("Le formulaire contient des erreurs")
+    # The error is summed up at the top, where the focus goes, and shows next to the confirmation; what was typed
+    # is kept.
+    summary = driver.get_by_role("alert")
+    expect(summary).to_contain_text("5 erreurs dans le formulaire")
+    expect(summary.get_by_role("link", name="Confirmer l'adresse électronique : Les deux adresses")).to_be_visible()
+    expect(summary).to_be_focused()
     confirm = field(driver, "Confirmer l'adresse électronique")
     expect(confirm).to_have_attribute("aria-invalid", "true")
     expect(confirm).to_have_accessible_description("Les deux adresses électroniques ne sont pas identiques.")
     expect(driver.locator(".field").filter(has=confirm).get_by_text("Les deux adresses électroniques ne sont pas identiques.")).to_be_visible()
     expect(field(driver, "Nom")).to_have_value("Martin")
     expect(field(driver, "Prénom(s)")).to_have_value("Paul")
-    expect(field(driver, "Date de naissance")).to_have_value("1991-08-19")
+    for label, value in (("Jour", "19"), ("Mois", "08"), ("Année", "1991")):
+        expect(date_group(driver, "Date de naissance").get_by_label(label, exact=True)).to_have_value(value)
     expect(field(driver, "Commune de naissance")).to_have_value("Lille")
     expect(field(driver, "Numéro de permis de conduire")).to_have_value("13AA00002")
     expect(field(driver, "Adresse")).to_have_value("12 rue des Lilas")
@@ -238,7 +259,7 @@ def test_guide_001_particulier(live, new_page, deliver):
     driver.goto("/connexion")
     for attempt in ("Correct-Horse-42!", "N'importe-quoi-2024?"):
         public_login(driver, "paul.martin@exemple.fr", attempt)
-        expect(driver.get_by_text("Adresse électronique ou mot de passe incorrect.")).to_be_visible()
+        expect(driver.get_by_text("Adresse électronique ou mot de passe incorrect.", exact=True)).to_be_visible()
         expect(driver.get_by_role("button", name="Déconnexion")).to_have_count(0)
     driver.goto("/mon-compte")
     expect(driver.get_by_role("heading", name="Je me connecte")).to_be_visible()
@@ -268,8 +289,9 @@ def test_guide_001_particulier(live, new_page, deliver):
     expect(anomaly).to_contain_text(reason)
     form = driver.locator("form").filter(has=driver.get_by_role("button", name="Envoyer pour analyse"))
     expect(form.get_by_role("textbox")).to_have_count(1)
-    for other in ("Nom", "Prénom(s)", "Date de naissance", "Adresse", "Code postal", "Commune"):
+    for other in ("Nom", "Prénom(s)", "Adresse", "Code postal", "Commune"):
         expect(field(driver, other)).to_have_count(0)
+    expect(date_group(driver, "Date de naissance")).to_have_count(0)
     licence = field(driver, "Numéro de permis de conduire")
     expect(licence).to_have_value("13AA00002")
     licence.fill("13ab 12345")
