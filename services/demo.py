@@ -9,7 +9,6 @@ from models import (
     AccountState,
     Approval,
     CompanyDriver,
-    Consent,
     Contract,
     Dossier,
     Driver,
@@ -27,7 +26,7 @@ from models import (
     db,
 )
 from models import clock
-from services import passwords, procedures, sirene, trainings, transitions
+from services import accounts, passwords, procedures, sirene, trainings, transitions
 
 SAMPLE_CSV = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "sirene_sample.csv")
 
@@ -57,8 +56,7 @@ def _driver(email, last, first, born, licence, state, submitted_hours_ago, passw
                   address="12 rue des Lilas", postal_code="59000", city="Lille")
     from flask import current_app
 
-    for code, label in current_app.config["DRIVER_CONSENTS"]:
-        Consent.create(user=user, code=code, label=label)
+    accounts.record_consents(user, current_app.config["DRIVER_CONSENTS"])
     dossier = transitions.open_dossier(ProcedureCode.COMPTE_PARTICULIER, user, comment="Demande de création de compte")
     submitted = clock.now() - dt.timedelta(hours=submitted_hours_ago)
     Dossier.update(state=state, submitted_at=submitted, created_at=submitted).where(Dossier.id == dossier.id).execute()

@@ -234,3 +234,12 @@ def test_an_organisation_cannot_be_created_without_accepting_the_terms(client, s
     assert "Votre compte a bien été créé." not in page
     assert re.search(r'id="consent_cgv-error">[^<]*obligatoire', page)
     assert Organisation.select().count() == 0 and User.select().count() == 0
+
+
+def test_the_demo_drivers_consents_carry_the_versions_in_force(app):
+    from services import demo
+
+    list(demo.load())
+    consents = list(Consent.select())
+    assert consents and all(c.version == legal.version_of(c.code) for c in consents)
+    assert {c.version for c in consents if c.code == "cgv"} == {str(legal.CGV)}
