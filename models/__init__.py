@@ -183,6 +183,13 @@ class CardState(enum.StrEnum):
     ACTIVEE = "activee"
     REMPLACEE = "remplacee"
     PND = "pnd"
+    #: Its holder declared it lost or stolen (a replacement request sent): it can no longer be used.
+    DECLAREE_PERDUE = "declaree_perdue"
+    DECLAREE_VOLEE = "declaree_volee"
+
+
+#: The cards their holder declared lost or stolen: still the holder's until replaced, no longer usable.
+DECLARED_MISSING = (CardState.DECLAREE_PERDUE, CardState.DECLAREE_VOLEE)
 
 
 STATE_LABELS.update({
@@ -199,6 +206,8 @@ STATE_LABELS.update({
     CardState.ACTIVEE: "Carte activée",
     CardState.REMPLACEE: "Carte remplacée",
     CardState.PND: "Pli non distribué",
+    CardState.DECLAREE_PERDUE: "Déclarée perdue",
+    CardState.DECLAREE_VOLEE: "Déclarée volée",
 })
 
 
@@ -582,12 +591,14 @@ CONTRACT_FIELDS = {
 
 
 class Consent(BaseModel):
-    """A box the driver ticked when creating the account, with the text it said then."""
+    """A box ticked when creating an account (a driver's, an organisation administrator's), with the text it said then."""
 
     user = ForeignKeyField(User, backref="consents", on_delete="CASCADE")
     code = CharField()
     label = TextField()
     accepted_at = DateTimeField(default=_now)
+    #: The version of the document the box accepts, as its page showed it (« 1.0 du 30/11/2026 »); none for an attestation.
+    version = CharField(null=True)
 
 
 class Staff(SignedIn, BaseModel):
@@ -753,9 +764,14 @@ class Dossier(BaseModel):
         return cls._requests(*cls._scope_of(user))
 
     @classmethod
-    def listed_for(cls, user):
-        """Return the rows of requests_of(user) (« Mes demandes »)."""
-        return cls._listed.rows(*cls._scope_of(user))
+    def listed_for(cls, user, limit, offset):
+        """Return a page of the rows of requests_of(user) (« Mes demandes »)."""
+        return cls._listed.rows(*cls._scope_of(user), limit, offset)
+
+    @classmethod
+    def count_for(cls, user):
+        """Return how many rows requests_of(user) has."""
+        return cls._counted.scalar(*cls._scope_of(user))
 
     @classmethod
     def under_way_for(cls, user):
@@ -783,7 +799,8 @@ class Dossier(BaseModel):
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
 
-    _listed = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id))
+    _listed = prepared(lambda scope, owner_id, limit, offset: Dossier._requests(scope, owner_id).limit(limit).offset(offset))
+    _counted = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).select(fn.COUNT(Dossier.id)).order_by())
     _under_way = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).where(
         Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
 
@@ -1399,6 +1416,33 @@ class Notification(BaseModel):
     link = CharField(default="")
     created_at = DateTimeField(default=_now)
     read_at = DateTimeField(null=True)
+
+    class Meta:
+        # « Mes notifications » reads one holder's, newest first, a page at a time.
+        indexes = ((("user", "created_at"), False),)
+
+    @prepared
+    def _page(user_id, limit, offset):
+        return (Notification.select().where(Notification.user == user_id)
+                .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit).offset(offset))
+
+    @prepared
+    def _count(user_id):
+        return Notification.select(fn.COUNT(Notification.id)).where(Notification.user == user_id)
+
+    @classmethod
+    def page_of(cls, user_id, limit, offset):
+        """Return a page of a holder's notifications, read or not, newest first (« Mes notifications »)."""
+        return cls._page.rows(user_id, limit, offset)
+
+    @classmethod
+    def count_of(cls, user_id):
+        """Return how many notifications a holder has, read or not."""
+        return cls._count.scalar(user_id)
+
+    @property
+    def is_read(self):
+        return self.read_at is not None
 
     @prepared
     def _unread(user_id, limit):

@@ -2,14 +2,16 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from peewee import JOIN, fn
 
 from models import (
-    REQUEST_FIELDS, Card, CardKind, CardState, Document, DocumentKind, Dossier, Driver, ProcedureCode, Product,
-    Replacement,
+    DECLARED_MISSING, REQUEST_FIELDS, Card, CardEvent, CardKind, CardState, Document, DocumentKind, Dossier, Driver,
+    ProcedureCode, Product, Replacement, User,
 )
 from models.prepared import prepared
 from models import clock, deadlines
-from public_forms import COMPANY, Audience, account_required, audience_of, menu_page, requested_page
+from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
+from public_forms.paging import page_of
 from services import cards, dossiers, payments
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
@@ -46,8 +48,30 @@ def tachograph_cards_of(user):
 
 
 @prepared
-def _cards_of(user_id):
-    return Card.select().where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
+def _cards_of(user_id, limit, offset):
+    return (Card.select().where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
+            .limit(limit).offset(offset))
+
+
+@prepared
+def _count_cards_of(user_id):
+    return Card.select(fn.COUNT(Card.id)).where(Card.user == user_id)
+
+
+@prepared
+def _histories(card_ids):
+    # Who made each step: the holder's name is read with it (staff steps read « IN Groupe »).
+    return (CardEvent.select(CardEvent, User)
+            .join(User, JOIN.LEFT_OUTER, on=(CardEvent.user == User.id), attr="user")
+            .where(CardEvent.card.in_(card_ids)).order_by(CardEvent.at, CardEvent.id))
+
+
+def histories_of(cards):
+    """Return {card id: its history, oldest first} (one query for the page's cards)."""
+    histories = {card.id: [] for card in cards}
+    for step in _histories.rows([card.id for card in cards]) if cards else []:
+        histories[step.card_id].append(step)
+    return histories
 
 
 @prepared
@@ -89,26 +113,29 @@ def images_for(cards):
 @bp.route("/")
 @menu_page("cards.index")
 def index():
-    """Show each card as it looks, with its state and what the driver can do; a company's cards as a list."""
+    """Show a page of cards, each as it looks with its state, its history and what the driver can do; a company's
+    cards as a list."""
     if audience_of(current_user) in COMPANY:
         return organisation_cards()
-    items = _cards_of.rows(current_user.id)
+    page = page_of(_count_cards_of.scalar(current_user.id))
+    items = _cards_of.rows(current_user.id, page.size, page.offset) if page.total else []
     images = images_for(items)
+    histories = histories_of(items)
     return render_template(
-        "public/cards/index.html", cards=[(card, images[card.id]) for card in items], form=FlaskForm(),
-        categories=LICENCE_CATEGORIES, tachographs=tachograph_cards_of(current_user),
+        "public/cards/index.html", cards=[(card, images[card.id], histories[card.id]) for card in items],
+        form=FlaskForm(), categories=LICENCE_CATEGORIES, tachographs=tachograph_cards_of(current_user), page=page,
+        declared=DECLARED_MISSING,
     )
 
 
 def organisation_cards():
     """The company's tachograph cards: kind, holder, state, expiry; the renewal offered in their last 3 months."""
-    page = requested_page()
     query = (Card.select().where(Card.organisation == current_user.organisation_id)
              .order_by(Card.expires_on, Card.id))
-    total = query.count()
+    page = page_of(query.count(), PAGE_SIZE)
     return render_template(
-        "public/cards/organisation.html", cards=list(query.paginate(page, PAGE_SIZE)), form=FlaskForm(),
-        page=page, pages=max(1, -(-total // PAGE_SIZE)), total=total, renewable=renewable,
+        "public/cards/organisation.html", cards=list(query.limit(page.size).offset(page.offset)), form=FlaskForm(),
+        page=page, renewable=renewable,
     )
 
 

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField
 from wtforms.validators import DataRequired
 
-from models import Product, ReplacementReason, RequestState
+from models import DECLARED_MISSING, Product, ReplacementReason, RequestState
 from public_forms import Audience, account_required, wizard
 from public_forms.requests import RUBRIQUES
 from services import documents, dossiers, payments
@@ -57,6 +57,9 @@ def index():
             refusal = error.message
         else:
             return redirect(url_for(".step", dossier_id=dossier.id, step=dossiers.data_of(dossier).step))
+    if card is not None and card.state in DECLARED_MISSING:
+        # A card declared lost or stolen is replaced for loss or theft only (« Qualité » is refused, saying why).
+        form.motif.choices = [(value, label) for value, label in form.motif.choices if value != ReplacementReason.QUALITE]
     return render_template(
         "public/replacements/index.html", form=form, card=card, draft=draft, refusal=refusal, rubriques=RUBRIQUES,
         hints=REASON_HINTS, labels=replacements.REASON_LABELS, price=replacements.price_of(Product.CQC_REMPLACEMENT),

@@ -3,8 +3,9 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from models import CardState, Dossier, ProcedureCode, RequestState, Role
+from models import DECLARED_MISSING, CardState, Dossier, ProcedureCode, RequestState, Role
 from public_forms import Audience, account_required, menu_page, wizard
+from public_forms.paging import page_of
 from services import dossiers, procedures
 from services.errors import Refused
 
@@ -23,9 +24,9 @@ def in_progress(user):
     for dossier in dossiers:
         if dossier.state == RequestState.ACCEPTEE:
             card = wizard.card_of(dossier, loaded)
-            # Done once its card is activated; a paid re-dispatch has no card of its own (the card's
-            # own request follows it).
-            if card is None or card.state in (CardState.ACTIVEE, CardState.REMPLACEE):
+            # Done once its card is activated (or declared lost or stolen: its replacement is followed); a paid
+            # re-dispatch has no card of its own (the card's own request follows it).
+            if card is None or card.state in (CardState.ACTIVEE, CardState.REMPLACEE, *DECLARED_MISSING):
                 continue
         items.append((dossier, wizard.timeline(dossier, loaded)[-1]))
     return items
@@ -50,14 +51,16 @@ def follow_ups(dossiers):
 @bp.route("/")
 @menu_page("requests.index")
 def index():
-    """Show « Faire une demande » and « Mes demandes en cours » (the timeline and actions of each request)."""
-    items = follow_ups(Dossier.listed_for(current_user._get_current_object()))
+    """Show « Faire une demande » and « Mes demandes en cours » (a page of requests, each with its timeline and actions)."""
+    user = current_user._get_current_object()
+    page = page_of(Dossier.count_for(user))
     rubrique = request.args.get("rubrique")
     if rubrique not in RUBRIQUES:
-        rubrique = "en-cours" if items else "faire"
+        rubrique = "en-cours" if page.total else "faire"
+    items = follow_ups(Dossier.listed_for(user, page.size, page.offset)) if rubrique == "en-cours" and page.total else []
     organisation = current_user.organisation
     return render_template(
-        "public/requests/index.html", rubrique=rubrique, rubriques=RUBRIQUES, items=items,
+        "public/requests/index.html", rubrique=rubrique, rubriques=RUBRIQUES, items=items, page=page,
         is_driver=current_user.role == Role.DRIVER, organisation=organisation,
         contract=organisation.contract_in_force() if organisation else None,
     )

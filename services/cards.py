@@ -3,13 +3,15 @@ import datetime as dt
 import uuid
 
 from models import (
-    TACHY_REPLACEMENTS, Card, CardEvent, CardKind, CardState, Dossier, ProcedureCode, TrainingKind, db,
+    DECLARED_MISSING, TACHY_REPLACEMENTS, Card, CardEvent, CardKind, CardState, Dossier, ProcedureCode, TrainingKind, db,
 )
 from models import clock, deadlines
 from services import notices, transitions
 
-#: Cards whose validity an early FCO extends (the new card's 5 years start when they expire).
-CURRENT = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND)
+#: Cards whose validity an early FCO extends (the new card's 5 years start when they expire): a card declared lost
+#: or stolen can no longer be used, but the qualification it carries still runs until its expiry.
+CURRENT = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND,
+           *DECLARED_MISSING)
 
 
 def validity(user, category, training_kind, issued_on):
@@ -113,6 +115,18 @@ def remind_renewals():
 def move(card, event, *, staff=None, user=None, comment=""):
     """Apply a card event (ship, deliver, return, redispatch, activate)."""
     return transitions.transition(card, event, staff=staff, user=user, comment=comment)
+
+
+def declare_missing(card, stolen, *, user, comment):
+    """Record the holder's declaration that a card is lost (or stolen); return the history row, None if already so.
+
+    A card declared lost may then be declared stolen; declared again for the same reason (a new request after a
+    refused one), it keeps its first declaration.
+    """
+    event = "declare_stolen" if stolen else "declare_lost"
+    if card.state in DECLARED_MISSING and card.state not in transitions.CARD[event].sources:
+        return None
+    return move(card, event, user=user, comment=comment)
 
 
 def confirm_address(card, user):

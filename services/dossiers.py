@@ -61,8 +61,15 @@ def validate(dossier, user):
     with db.atomic():
         if declaration.invoiced:
             payments.freeze_price(dossier, declaration.invoiced)
-        transitions.transition(dossier, "submit", user=user, comment=declaration.submitting)
+        submit(dossier, user, declaration.submitting)
     return None
+
+
+def submit(dossier, user, comment):
+    """Send a file for processing, with what its procedure does on sending (a card declared lost), in one transaction."""
+    with db.atomic():
+        transitions.transition(dossier, "submit", user=user, comment=comment)
+        declaration_of(dossier).on_submit(dossier, user)
 
 
 def cancel(dossier, user, comment="Demande annulée par le titulaire"):
@@ -174,7 +181,7 @@ def _move_paid(dossier, payment):
     if dossier.state == RequestState.BROUILLON and declaration.on_paid is not None:
         declaration.on_paid(payment)
     elif dossier.state == RequestState.BROUILLON:
-        transitions.transition(dossier, "submit", user=payment.user, comment="Paiement confirmé")
+        submit(dossier, payment.user, "Paiement confirmé")
     elif dossier.state == RequestState.ATTENTE_COMPLEMENT and asked.exists():
         Anomaly.update(new_value="Payé", corrected_at=clock.now()).where(
             Anomaly.dossier == dossier, Anomaly.field == "paiement", Anomaly.corrected_at.is_null()).execute()

@@ -12,6 +12,7 @@ from models import (
     Card,
     CardEvent,
     CardState,
+    DECLARED_MISSING,
     Dossier,
     DossierEvent,
     Procedure,
@@ -69,7 +70,11 @@ CARD = {
     "return": Step("déclarer en pli non distribué", (CardState.EXPEDIEE,), CardState.PND, notices.card_returned),
     "redispatch": Step("réexpédier", (CardState.PND,), CardState.EXPEDIEE, notices.card_shipped),
     "activate": Step("activer", (CardState.LIVREE,), CardState.ACTIVEE),
-    "replace": Step("remplacer", (CardState.LIVREE, CardState.ACTIVEE), CardState.REMPLACEE),
+    # The holder's declarations, made by sending a loss or theft replacement (a lost card may turn out stolen).
+    "declare_lost": Step("déclarer perdue", (CardState.LIVREE, CardState.ACTIVEE), CardState.DECLAREE_PERDUE),
+    "declare_stolen": Step("déclarer volée", (CardState.LIVREE, CardState.ACTIVEE, CardState.DECLAREE_PERDUE),
+                           CardState.DECLAREE_VOLEE),
+    "replace": Step("remplacer", (CardState.LIVREE, CardState.ACTIVEE, *DECLARED_MISSING), CardState.REMPLACEE),
 }
 
 #: The lifecycle each procedure follows, and the state its files are born in; every other procedure is a request.

@@ -144,3 +144,53 @@ def test_another_driver_gets_404_on_my_card(app, card, agent, make_driver):
     assert other.get(f"/mes-demandes/{card.dossier_id}/documents/{photo.id}").status_code == 404
     assert card.number not in text(other.get("/mes-cartes/"))
     assert reload(card).state == CardState.PND
+
+
+# --- Issue 12: a card declared lost, the history, the pages ------------------------------------------------
+
+
+def test_a_card_declared_lost_shows_its_history_and_leaves_the_home_follow_up(client, card, agent, driver):
+    for event in ("ship", "deliver"):
+        cards.move(card, event, staff=agent)
+    cards.declare_missing(reload(card), False, user=driver, comment="Perte déclarée par le titulaire")
+    block = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", card_block(text(client.get("/mes-cartes/")), card)))
+    assert "État : Déclarée perdue" in block and "Activer ma carte" not in block
+    history = block.split("Historique de la carte")[1]
+    assert history.index("Carte en fabrication") < history.index("Carte expédiée – par IN Groupe") \
+        < history.index("Déclarée perdue – par Anne MARTIN Perte déclarée par le titulaire")
+    section = text(client.get("/")).split("Suivi de mes demandes")[1]
+    assert f"Demande n° {card.dossier_id}" not in section
+    # Declared again for the same reason, the first declaration stays the only one.
+    assert cards.declare_missing(reload(card), False, user=driver, comment="encore") is None
+    assert CardEvent.select().where(CardEvent.card == card.id, CardEvent.event == "declare_lost").count() == 1
+
+
+def more_cards(driver, count):
+    """Give the driver `count` more cards, one a day; return their ids newest first."""
+    import datetime as dt
+
+    made = [Card.create(user=driver, number=f"99{n:08d}", category="Marchandises", state=CardState.ACTIVEE,
+                        last_name="MARTIN", first_name="ANNE", issued_on=dt.date(2020, 1, 1),
+                        expires_on=dt.date(2030, 1, 1), created_at=dt.datetime(2020, 1, 1) + dt.timedelta(days=n))
+            for n in range(count)]
+    return [c.id for c in reversed(made)]
+
+
+def listed(page):
+    return [int(n) for n in re.findall(r'<article class="card-item[^"]*" id="carte-(\d+)">', page)]
+
+
+def test_mes_cartes_is_paginated_20_a_page(client, driver):
+    ids = more_cards(driver, 25)
+    first = text(client.get("/mes-cartes/"))
+    assert listed(first) == ids[:20] and "Page 1 sur 2" in first
+    assert 'href="/mes-cartes/?page=2" rel="next">Page suivante' in first
+    second = text(client.get("/mes-cartes/?page=2"))
+    assert listed(second) == ids[20:] and 'href="/mes-cartes/?page=1" rel="prev"' in second
+
+
+@pytest.mark.parametrize("asked, number", [("0", 1), ("abc", 1), ("-1", 1), ("3", 2), ("100001", 2)])
+def test_mes_cartes_brings_a_page_number_back_to_the_list(client, driver, asked, number):
+    ids = more_cards(driver, 25)
+    page = text(client.get(f"/mes-cartes/?page={asked}"))
+    assert f"Page {number} sur 2" in page and listed(page) == ids[(number - 1) * 20:number * 20]

@@ -459,3 +459,44 @@ def test_home_follows_the_requests_in_progress(client, driver, agent, centre):
     assert f"Demande n° {dossier.id}" in section and "instruction" in section
     assert f"Demande n° {draft.id}" not in section
     assert f'href="/mes-demandes/?rubrique=en-cours#demande-{dossier.id}"' in section
+
+
+# --- Issue 12: « Mes demandes en cours » a page at a time -----------------------------------------------------
+
+
+def many_requests(user, count):
+    """Give the driver `count` sent CQC requests, one a day; return their ids newest first."""
+    import datetime as dt
+
+    from services import transitions
+
+    made = []
+    for n in range(count):
+        dossier = transitions.open_dossier(ProcedureCode.CQC, user)
+        CqcRequest.create(dossier=dossier, training=user.trainings.get())
+        Dossier.update(state=RequestState.ENVOYEE, created_at=dt.datetime(2024, 1, 1) + dt.timedelta(days=n)).where(
+            Dossier.id == dossier.id).execute()
+        made.append(dossier.id)
+    return list(reversed(made))
+
+
+def requests_listed(page):
+    return [int(n) for n in re.findall(r'<article class="request[^"]*" id="demande-(\d+)">', page)]
+
+
+def test_mes_demandes_en_cours_is_paginated_20_a_page(client, driver):
+    ids = many_requests(driver, 23)
+    first = text(client.get("/mes-demandes/"))  # the rubrique « Mes demandes en cours » when there are requests
+    assert requests_listed(first) == ids[:20] and "Page 1 sur 2" in first
+    assert 'href="/mes-demandes/?page=2&rubrique=en-cours" rel="next">Page suivante' in first
+    second = text(client.get("/mes-demandes/?rubrique=en-cours&page=2"))
+    assert requests_listed(second) == ids[20:] and "Page 2 sur 2" in second and "Page précédente" in second
+    # « Faire une demande » stays one page.
+    assert "Page 1 sur" not in text(client.get("/mes-demandes/?rubrique=faire&page=2"))
+
+
+@pytest.mark.parametrize("asked, number", [("0", 1), ("x", 1), ("-3", 1), ("9", 2), ("99999999999999999999", 2)])
+def test_mes_demandes_brings_a_page_number_back_to_the_list(client, driver, asked, number):
+    ids = many_requests(driver, 23)
+    page = text(client.get(f"/mes-demandes/?rubrique=en-cours&page={asked}"))
+    assert f"Page {number} sur 2" in page and requests_listed(page) == ids[(number - 1) * 20:number * 20]

@@ -381,7 +381,112 @@ def test_staff_refuse_a_replacement_with_a_reason(client, card, instructor):
     assert "Indiquez le motif du refus" in page
     decide(instructor, dossier, "reject", reject_reason="Carte déjà remplacée par courrier")
     assert Dossier.get_by_id(dossier.id).state == RequestState.REFUSEE
+    # The holder's declaration stands: the card is still missing, and may be asked for again.
+    assert Card.get_by_id(card.id).state == CardState.DECLAREE_PERDUE
+
+
+# --- A card declared lost or stolen (issue 12) ------------------------------------------------------------
+
+
+def validated_declaration(client, motif, circumstances=""):
+    """Fill in and validate a loss or theft replacement through the pages; return the file, its payment pending."""
+    dossier = choose(client, motif)
+    post_step(client, dossier, "declaration", {"commitment": "y", "circumstances": circumstances})
+    if motif == "vol":
+        post_step(client, dossier, "declaration_vol", {"document": upload(PDF, "plainte.pdf")})
+    addresses(client, dossier)
+    validate(client, dossier)
+    return dossier
+
+
+def card_block(page, card):
+    match = re.search(rf'<article class="card-item[^"]*" id="carte-{card.id}">(.*?)</article>', page, re.S)
+    assert match, page
+    return plain(match.group(1))
+
+
+@pytest.mark.parametrize("motif, state, label, said", [
+    ("perte", CardState.DECLAREE_PERDUE, "Déclarée perdue", "Perte déclarée par le titulaire"),
+    ("vol", CardState.DECLAREE_VOLEE, "Déclarée volée", "Vol déclaré par le titulaire"),
+])
+def test_sending_a_loss_or_theft_declares_the_card_at_once(client, driver, card, instructor, make_staff, staff_client,
+                                                           motif, state, label, said):
+    cards.move(card, "activate", user=driver, comment="Carte activée par le titulaire")
+    dossier = validated_declaration(client, motif, circumstances="Oubliée dans un café à Arras")
+    # Validated but not paid: still a draft, the card is untouched.
+    assert Card.get_by_id(card.id).state == CardState.ACTIVEE
+    assert "Carte activée" in card_block(text(client.get("/mes-cartes/")), card)
+
+    notify(pending_payment_of(dossier))
+    assert Dossier.get_by_id(dossier.id).state == RequestState.ENVOYEE
+    assert Card.get_by_id(card.id).state == state
+    step = CardEvent.select().where(CardEvent.card == card.id).order_by(CardEvent.id.desc()).first()
+    assert (step.from_state, step.to_state, step.user_id, step.staff_id) == (CardState.ACTIVEE, state, driver.id, None)
+    assert step.comment == f"{said} (demande de remplacement n° {dossier.id}). Circonstances : Oubliée dans un café à Arras"
+
+    # « Mes cartes »: the state, what it means, and the history (who, when, why).
+    block = card_block(text(client.get("/mes-cartes/")), card)
+    assert f"État : {label}" in block and "Carte activée" not in block.split("Historique de la carte")[0]
+    assert "elle n'est plus valable et ne peut plus être utilisée" in block
+    history = block.split("Historique de la carte")[1]
+    assert f"{label} – par Anne MARTIN {said}" in history and step.at.strftime("%d/%m/%Y") in history
+    assert "Carte activée – par Anne MARTIN" in history and "Carte expédiée – par IN Groupe" in history
+
+    # The back office's card page says so too, with the same history line.
+    agent = staff_client(make_staff(procedures=["CQC"]))
+    page = plain(text(agent.get(f"/admin/cards_admin/carte/{card.id}")))
+    assert label in page and said in page
+
+    # Accepted: the declared card is replaced.
+    decide(instructor, dossier, "take")
+    decide(instructor, dossier, "accept")
+    assert_reproduced(card, dossier)
+
+
+def test_an_unpaid_or_cancelled_declaration_leaves_the_card_usable(client, card):
+    dossier = validated_declaration(client, "perte")
+    notify(pending_payment_of(dossier), "refused")
     assert Card.get_by_id(card.id).state == CardState.LIVREE
+    client.post(f"{BASE}/{dossier.id}/annuler")
+    assert Dossier.get_by_id(dossier.id).state == RequestState.ANNULEE
+    assert Card.get_by_id(card.id).state == CardState.LIVREE
+    assert not CardEvent.select().where(CardEvent.card == card.id, CardEvent.event.startswith("declare")).exists()
+
+
+def test_a_declared_card_can_no_longer_be_used(client, driver, card, instructor):
+    dossier = sent_loss(client)
+    assert Card.get_by_id(card.id).state == CardState.DECLAREE_PERDUE
+    # Not activated, nor replaced for a defect; a second request waits for the first one.
+    client.post(f"/mes-cartes/{card.id}/activer")
+    assert Card.get_by_id(card.id).state == CardState.DECLAREE_PERDUE
+    assert "Activer ma carte" not in card_block(text(client.get("/mes-cartes/")), card)
+    assert "déjà en cours" in text(client.post(f"{BASE}/", data={"motif": "qualite"}))
+    # Refused, the file leaves the card declared: a new request for theft declares it stolen; a defect is refused.
+    decide(instructor, dossier, "take")
+    decide(instructor, dossier, "reject", reject_reason="Justificatif illisible")
+    page = text(client.get(f"{BASE}/"))
+    assert f"Carte à remplacer : n° {card.number}" in page and "Déclarée perdue" in page
+    assert 'value="qualite"' not in page and 'value="perte"' in page and 'value="vol"' in page
+    page = text(client.post(f"{BASE}/", data={"motif": "qualite"}))
+    assert f"Votre carte n° {card.number} est déclarée perdue : elle ne peut plus être utilisée." in page
+    stolen = validated_declaration(client, "vol")
+    notify(pending_payment_of(stolen))
+    assert Card.get_by_id(card.id).state == CardState.DECLAREE_VOLEE
+    assert [e.to_state for e in CardEvent.select().where(CardEvent.card == card.id).order_by(CardEvent.id)][-2:] == [
+        CardState.DECLAREE_PERDUE, CardState.DECLAREE_VOLEE]
+
+
+def test_a_second_loss_after_a_refused_one_keeps_the_first_declaration(client, card, instructor):
+    first = sent_loss(client)
+    decide(instructor, first, "take")
+    decide(instructor, first, "reject", reject_reason="Justificatif illisible")
+    second = sent_loss(client)
+    assert Dossier.get_by_id(second.id).state == RequestState.ENVOYEE
+    declarations = CardEvent.select().where(CardEvent.card == card.id, CardEvent.event == "declare_lost")
+    assert [e.comment for e in declarations] == [f"Perte déclarée par le titulaire (demande de remplacement n° {first.id})"]
+    decide(instructor, second, "take")
+    decide(instructor, second, "accept")
+    assert_reproduced(card, second)
 
 
 # --- Qualité --------------------------------------------------------------------------------------------

@@ -163,6 +163,39 @@ def test_a_replacement_keeps_the_expiry_and_replaces_the_old_card(company, staff
     assert old.state == CardState.REMPLACEE and old.replaced_by_id == new.id
 
 
+@pytest.mark.parametrize("reason, state, said", [("perte", CardState.DECLAREE_PERDUE, "Perte déclarée"),
+                                                  ("vol", CardState.DECLAREE_VOLEE, "Vol déclaré")])
+def test_sending_a_loss_or_theft_declares_the_driver_card_at_once(client, login_user, company, staff, reason, state,
+                                                                  said):
+    """Issue 12: the card is marked when the request is sent, with who and why; it then serves only its replacement."""
+    from models import CardEvent
+
+    company_org, _, manager = company
+    driver = company_driver(company_org)
+    old = held_card(company_org, driver, clock_module.today() + dt.timedelta(days=700))
+    dossier = dossiers.start(ProcedureCode.TACHY_CONDUCTEUR, manager, company_driver=driver, reason=reason)
+    assert Card.get_by_id(old.id).state == CardState.ACTIVEE  # a draft declares nothing
+    dossiers.cancel(dossier, manager)
+    dossier = sent_driver_card(manager, driver, reason)
+    assert Card.get_by_id(old.id).state == state
+    step = CardEvent.select().where(CardEvent.card == old.id).order_by(CardEvent.id.desc()).first()
+    assert (step.user_id, step.from_state, step.to_state) == (manager.id, CardState.ACTIVEE, state)
+    assert step.comment == (f"{said} par {manager.full_name} pour {company_org.name} "
+                            f"(demande de remplacement n° {dossier.id})")
+    login_user(manager)
+    row = page_of(client.get("/mes-cartes/")).split(f'id="carte-{old.id}"')[1].split("</tr>")[0]
+    assert ("Déclarée volée" if reason == "vol" else "Déclarée perdue") in row and "Renouveler" not in row
+    # Refused, the card stays declared: neither a first card, a renewal nor a defect, but a replacement again.
+    dossiers.take(dossier, staff)
+    dossiers.reject(Dossier.get_by_id(dossier.id), staff, "Déclaration illisible")
+    for other in ("premiere", "renouvellement", "defaut"):
+        with pytest.raises(Refused, match="elle ne peut plus être utilisée"):
+            dossiers.start(ProcedureCode.TACHY_CONDUCTEUR, manager, company_driver=driver, reason=other)
+    new, = accepted(sent_driver_card(manager, driver, "vol"), staff)
+    old = Card.get_by_id(old.id)
+    assert old.state == CardState.REMPLACEE and old.replaced_by_id == new.id and new.expires_on == old.expires_on
+
+
 def test_a_replacement_needs_a_delivered_card(company):
     company_org, _, manager = company
     driver = company_driver(company_org)

@@ -59,6 +59,8 @@ class Declaration:
     missing: Callable = _nothing
     #: on_accept(dossier, staff) -> the card ordered, or None.
     on_accept: Callable = _nothing
+    #: on_submit(dossier, user): what sending the file does besides its move, in the same transaction.
+    on_submit: Callable = _nothing
     #: on_paid(payment): move the file a confirmed payment was for (None: the generic move).
     on_paid: Callable | None = None
     #: extra_actions(dossier, data) -> the procedure's own holder actions beyond the lifecycle's.

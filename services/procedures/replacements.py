@@ -6,10 +6,10 @@ from wtforms.validators import DataRequired
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import (
-    Anomaly, REQUEST_FIELDS, Card, CardEvent, CardState, DocumentKind, Dossier, ProcedureCode, Product, Replacement,
-    ReplacementReason, RequestState, clock, db,
+    DECLARED_MISSING, Anomaly, REQUEST_FIELDS, Card, CardEvent, CardState, DocumentKind, Dossier, ProcedureCode, Product,
+    Replacement, ReplacementReason, RequestState, clock, db,
 )
-from services import audit, payments, transitions
+from services import audit, cards, payments, transitions
 from services import fields as f
 from services.errors import PaymentError, Refused
 from services.procedures.base import Declaration, Step
@@ -26,8 +26,9 @@ DEFECTS = [
     "Photo", "Nom ou prénom", "Date ou lieu de naissance", "Numéro de permis de conduire", "Dates de validité",
     "Catégorie (Marchandises / Voyageurs)", "Signature", "Carte abîmée ou illisible",
 ]
-#: Cards a driver can have replaced.
-REPLACEABLE = (CardState.LIVREE, CardState.ACTIVEE)
+#: Cards a driver can have replaced: a card declared lost or stolen stays so after a refused replacement, and is
+#: replaced only for loss or theft.
+REPLACEABLE = (CardState.LIVREE, CardState.ACTIVEE, *DECLARED_MISSING)
 #: Who is at fault for a defect, as staff decide after receiving the card.
 FAULTS = {"ingroupe": "Erreur imputée à IN Groupe", "conducteur": "Erreur imputée au conducteur"}
 #: Where the driver posts a defective card (printed on the return coupon).
@@ -150,6 +151,8 @@ def _preparer(reason):
     def prepare(user):
         """Return the card's replacement draft (another reason's is replaced), else the data of a new one."""
         card, draft = replaceable_card(user)
+        if reason == ReplacementReason.QUALITE and card.state in DECLARED_MISSING:
+            raise Refused(declared_refusal(card))
         driver = user.driver
         address = dict(address=driver.address, postal_code=driver.postal_code, city=driver.city)
         return (draft.dossier if draft is not None else None), dict(
@@ -160,6 +163,30 @@ def _preparer(reason):
         )
 
     return prepare
+
+
+def declared_refusal(card):
+    """Say why a card declared lost or stolen cannot be replaced for a defect."""
+    return (f"Votre carte n° {card.number} est {card.state_label.lower()} : elle ne peut plus être utilisée. "
+            "Demandez son remplacement pour perte ou pour vol.")
+
+
+def declare_card(dossier, user):
+    """Mark the card « Déclarée perdue » or « Déclarée volée » when a loss or theft replacement is sent.
+
+    The guides make the declaration a step of the request, revisable « tant que ma demande n'est pas validée », and a
+    paid request is sent once its payment is confirmed (DESIGN §3): before that, the draft may still change its reason
+    or be cancelled. Sending is the first moment the declaration is final, and it is made at once, before staff take
+    the file; a refusal does not undo it (the card is still missing), and a new loss or theft request may follow.
+    """
+    replacement = Replacement.get_or_none(Replacement.dossier == dossier)
+    if replacement is None or replacement.reason not in (ReplacementReason.PERTE, ReplacementReason.VOL):
+        return None
+    stolen = replacement.reason == ReplacementReason.VOL
+    comment = f"{'Vol déclaré' if stolen else 'Perte déclarée'} par le titulaire (demande de remplacement n° {dossier.id})"
+    if replacement.circumstances:
+        comment += f". Circonstances : {replacement.circumstances}"
+    return cards.declare_missing(replacement.card, stolen, user=user, comment=comment)
 
 
 def addresses_missing(replacement):
@@ -271,8 +298,8 @@ def _declaration(reason, **extra):
 
 
 DECLARATIONS = (
-    _declaration(ReplacementReason.PERTE, product=Product.CQC_REMPLACEMENT),
-    _declaration(ReplacementReason.VOL, product=Product.CQC_REMPLACEMENT),
+    _declaration(ReplacementReason.PERTE, product=Product.CQC_REMPLACEMENT, on_submit=declare_card),
+    _declaration(ReplacementReason.VOL, product=Product.CQC_REMPLACEMENT, on_submit=declare_card),
     # Free when sent: paid only if staff impute the defect to the driver (an information request to pay).
     _declaration(ReplacementReason.QUALITE, extra_actions=coupon_action,
                  submitting="Demande de remplacement pour qualité envoyée"),

@@ -10,7 +10,7 @@ from wtforms import BooleanField, IntegerField
 from wtforms.validators import DataRequired, NumberRange
 
 from models import (
-    ORG_ROLES, REQUEST_FIELDS, TACHY_FIELDS, TACHY_REASON_LABELS, TACHY_REPLACEMENTS, Card, CardKind, CardState,
+    DECLARED_MISSING, ORG_ROLES, REQUEST_FIELDS, TACHY_FIELDS, TACHY_REASON_LABELS, TACHY_REPLACEMENTS, Card, CardKind, CardState,
     CompanyDriver, DocumentKind, Dossier, OrgKind, Procedure, ProcedureCode, Product, RequestState, TachographRequest,
     Tariff, TachyReason, clock, deadlines,
 )
@@ -19,8 +19,12 @@ from services.errors import Refused
 from services.procedures.base import Declaration, Step
 from services.procedures.cqc import AddressForm
 
-#: The states of a card its holder still has (a returned one comes back to him).
-HELD = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND)
+#: The states of a card its holder still has (a returned one comes back to him; one declared lost or stolen is his
+#: until replaced, but serves only for its replacement).
+HELD = (CardState.EN_FABRICATION, CardState.EXPEDIEE, CardState.LIVREE, CardState.ACTIVEE, CardState.PND,
+        *DECLARED_MISSING)
+#: The reasons that declare the card missing when the request is sent.
+MISSING_REASONS = {TachyReason.PERTE: False, TachyReason.VOL: True}
 #: The states of a request still under way.
 UNDER_WAY = (RequestState.ENVOYEE, RequestState.EN_INSTRUCTION, RequestState.ATTENTE_COMPLEMENT)
 NO_CONTRACT = ("Les demandes de cartes tachygraphe s'ouvrent dès que votre contrat TACHY a son numéro "
@@ -102,6 +106,10 @@ def check_driver_card(driver, reason):
         raise Refused(f"Une demande de carte conducteur est déjà en cours pour {driver.full_name} "
                       f"(demande n° {under_way.id}) : suivez-la dans « Mes demandes en cours ».")
     current = valid_driver_card(driver.licence_number, driver.birth_date)
+    if current is not None and current.state in DECLARED_MISSING and reason not in MISSING_REASONS:
+        raise Refused(f"La carte conducteur n° {current.number} de {driver.full_name} est "
+                      f"{current.state_label.lower()} : elle ne peut plus être utilisée. Demandez son remplacement "
+                      "pour perte ou pour vol.")
     if reason == TachyReason.PREMIERE and current is not None:
         raise Refused(
             f"{driver.full_name} détient déjà une carte conducteur valide (n° {current.number}, valable jusqu'au "
@@ -118,7 +126,7 @@ def check_driver_card(driver, reason):
         if current is None:
             raise Refused(f"{driver.full_name} n'a pas de carte conducteur en cours de validité à remplacer : "
                           "faites une première demande.")
-        if current.state not in (CardState.LIVREE, CardState.ACTIVEE):
+        if current.state not in (CardState.LIVREE, CardState.ACTIVEE, *DECLARED_MISSING):
             raise Refused(f"La carte n° {current.number} n'a pas encore été livrée ({current.state_label}) : "
                           "elle ne peut pas être remplacée.")
     return current
@@ -166,6 +174,20 @@ def prepare_driver_card(user, company_driver, reason):
         return draft, {}
     return None, dict(company_driver=company_driver, reason=reason, previous_card=previous,
                       **_delivery(organisation, contract))
+
+
+def declare_card(dossier, user):
+    """Mark the driver card « Déclarée perdue » or « Déclarée volée » when its loss or theft replacement is sent.
+
+    As for a CQC (services/procedures/replacements.declare_card), sending is when the declaration becomes final.
+    """
+    request = TachographRequest.get_or_none(TachographRequest.dossier == dossier)
+    if request is None or request.reason not in MISSING_REASONS or request.previous_card is None:
+        return None
+    stolen = MISSING_REASONS[TachyReason(request.reason)]
+    comment = (f"{'Vol déclaré' if stolen else 'Perte déclarée'} par {user.full_name} pour "
+               f"{dossier.organisation.name} (demande de remplacement n° {dossier.id})")
+    return cards.declare_missing(request.previous_card, stolen, user=user, comment=comment)
 
 
 def prepare_company_card(user):
@@ -220,6 +242,7 @@ DECLARATIONS = (
         prepare=prepare_driver_card,
         missing=_missing(lambda request: request.identity_confirmed),
         opening=lambda data: f"{TACHY_REASON_LABELS[data['reason']]} pour {data['company_driver'].full_name}",
+        on_submit=declare_card,
     ),
     _declaration(
         ProcedureCode.TACHY_ENTREPRISE, Product.TACHY_ENTREPRISE, COMPANY_STEPS,

@@ -155,7 +155,7 @@ def test_remplacement_pour_perte_paye_puis_duplicata_de_facture(live, new_page, 
     commitment = driver.get_by_role("checkbox", name=COMMITMENT)
     expect(commitment).to_have_attribute("aria-invalid", "true")
     expect(commitment).to_have_accessible_description(COMMITMENT_ERROR)
-    expect(driver.get_by_text(COMMITMENT_ERROR)).to_be_visible()
+    expect(driver.get_by_text(COMMITMENT_ERROR, exact=True)).to_be_visible()
     expect(field(driver, "Circonstances (facultatif)")).to_have_value("Perdue au marché de Wazemmes")
     commitment.check()
     driver.get_by_role("button", name="Suivant").click()
@@ -246,6 +246,17 @@ def test_remplacement_pour_perte_paye_puis_duplicata_de_facture(live, new_page, 
     assert duplicate.startswith(b"%PDF-")
     assert duplicate == stored
     assert hashlib.sha256(duplicate).hexdigest() == invoice.pdf_sha256
+
+    # 8b. « Mes cartes »: the lost card is « Déclarée perdue » at once (issue 12), its history says who and why.
+    menu(driver, "Mes cartes")
+    lost = driver.get_by_role("article").filter(
+        has=driver.get_by_role("img", name=f"Carte de qualification de conducteur n° {old_card.number}"))
+    expect(lost.locator(".card-meta .status").first).to_have_text("Déclarée perdue")
+    expect(lost).to_contain_text("elle n'est plus valable et ne peut plus être utilisée")
+    expect(lost.get_by_role("button", name="Activer ma carte")).to_have_count(0)
+    lost.get_by_text("Historique de la carte").click()
+    expect(lost.get_by_text(re.compile(r"Perte déclarée par le titulaire \(demande de remplacement n° \d+\)\. "
+                                       "Circonstances : Perdue au marché de Wazemmes"))).to_be_visible()
 
     # 9. Staff: « Télédossiers » → « Remplacements » → the request → « Prendre en instruction » → « Accepter ».
     staff = new_page()
