@@ -8,6 +8,7 @@ from models import Consent, DataExport, Dossier, News, Notification, Role
 from models import clock
 from public_forms import ADMINS, Audience, account_required
 from public_forms.auth import LoginForm
+from public_forms.paging import page_of
 from public_forms.requests import in_progress
 from services import closures, data_exports, storage
 from services import fields as f
@@ -43,6 +44,15 @@ def notification(notification_id):
         return redirect(url_for("home.index"))
     Notification.update(read_at=clock.now()).where(Notification.id == note.id).execute()
     return redirect(note.link or url_for("home.index"))
+
+
+@bp.route("/mes-notifications")
+@account_required()
+def notifications():
+    """List a page of the account's notifications, read or not, newest first (« Mes notifications »)."""
+    page = page_of(Notification.count_of(current_user.id))
+    notes = Notification.page_of(current_user.id, page.size, page.offset) if page.total else []
+    return render_template("public/home/notifications.html", notifications=notes, page=page)
 
 
 @bp.route("/mon-compte")

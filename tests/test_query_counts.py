@@ -6,7 +6,8 @@ import logging
 import pytest
 
 from models import (
-    Card, CardState, CqcRequest, Dossier, DossierEvent, Payment, ProcedureCode, Replacement, RequestState,
+    Card, CardEvent, CardState, CqcRequest, Dossier, DossierEvent, Invoice, InvoiceLine, Notification, Payment,
+    ProcedureCode, Replacement, RequestState, clock,
 )
 from services import transitions
 from tests.cqc_files import make_centre, record_for
@@ -42,7 +43,8 @@ STATES = [RequestState.ACCEPTEE, RequestState.ENVOYEE, RequestState.EN_INSTRUCTI
 
 
 def files_for(user, count, centre):
-    """Give a driver `count` files over the procedures and states, with history, cards and a replacement."""
+    """Give a driver `count` files over the procedures and states, with history, cards (and their history), a
+    replacement, a notification and an invoice each."""
     training = record_for(centre, user)
     for n in range(count):
         state = STATES[n % len(STATES)]
@@ -51,12 +53,20 @@ def files_for(user, count, centre):
                           delivery_postal_code="59000")
         DossierEvent.create(dossier=dossier, event="submit", from_state="brouillon", to_state=state, user=user)
         Dossier.update(state=state).where(Dossier.id == dossier.id).execute()
+        # A few unread (the home page lists at most 10 and then counts the others in one more query), the rest read.
+        Notification.create(user=user, message=f"Demande n° {dossier.id}", link="http://localhost/mes-demandes/",
+                            read_at=None if n < 3 else clock.now())
+        invoice = Invoice.create(number=dossier.id, user=user, due_on=dt.date(2024, 2, 1), buyer_name=user.full_name,
+                                 buyer_address="1 rue", total_ht=28.24, total_vat=5.65, total_ttc=33.89)
+        InvoiceLine.create(invoice=invoice, description="Remplacement", unit_ht=28.24, vat_rate=20, total_ht=28.24)
         if state == RequestState.ACCEPTEE:
             driver = user.driver
             card = Card.create(user=user, dossier=dossier, number=f"{user.id}-{n}", category="Marchandises",
                                state=CardState.ACTIVEE, last_name=user.last_name, first_name=user.first_name,
                                birth_date=driver.birth_date, birth_place="Lille", licence_number=driver.licence_number,
                                issued_on=dt.date(2024, 1, 1), expires_on=dt.date(2028, 12, 31))
+            CardEvent.create(card=card, event="activate", from_state=CardState.LIVREE, to_state=CardState.ACTIVEE,
+                             user=user)
             loss = transitions.open_dossier(ProcedureCode.CQC_PERTE, user)
             Replacement.create(dossier=loss, card=card, reason="perte")
             Dossier.update(state=RequestState.ENVOYEE).where(Dossier.id == loss.id).execute()
@@ -64,8 +74,10 @@ def files_for(user, count, centre):
                            description="Remplacement", amount_ht=28.24, vat_rate=20, amount_cents=3389)
 
 
-DRIVER_PAGES = ["/", "/mes-demandes/?rubrique=en-cours", "/mes-cartes/", "/mes-factures", "/mes-formations",
-                "/mes-certificats", "/mes-demandes/remplacement/"]
+#: With 30 files, the lists run over two pages: the second page costs what the only page of one file costs.
+DRIVER_PAGES = ["/", "/mes-demandes/?rubrique=en-cours", "/mes-demandes/?rubrique=en-cours&page=2", "/mes-cartes/",
+                "/mes-cartes/?page=2", "/mes-factures", "/mes-factures?page=2", "/mes-notifications",
+                "/mes-notifications?page=2", "/mes-formations", "/mes-certificats", "/mes-demandes/remplacement/"]
 
 
 @pytest.fixture
@@ -128,7 +140,8 @@ def test_a_staff_page_costs_the_same_with_1_file_or_30(app, client, make_driver,
     assert counts() == few
 
 
-ORGANISATION_PAGES = ["/", "/mes-demandes/?rubrique=en-cours", "/mes-cartes/", "/supervision/", "/mes-conducteurs/",
+ORGANISATION_PAGES = ["/", "/mes-demandes/?rubrique=en-cours", "/mes-cartes/", "/mes-notifications", "/supervision/",
+                      "/mes-conducteurs/",
                       "/supervision/?format=csv"]
 
 
