@@ -252,10 +252,15 @@ def statements(scale, password_hash):
             WHERE o.kind = 'entreprise' AND o.id > (SELECT o0 FROM base)
         """),
         ("audit log", f"""
-            INSERT INTO auditlog (at, user_id, action, target, detail, ip, request_id)
+            INSERT INTO auditlog (at, user_id, action, target, detail, ip, request_id, actor_ref, prev_hash, row_hash)
             SELECT now() - (g % 400) * interval '1 day', b.u0 + g, 'Connexion', 'conducteur' || g || '@exemple.fr', '',
-                   '192.0.2.' || (g % 250), ''
+                   '192.0.2.' || (g % 250), '', 'u' || (b.u0 + g), '', ''
             FROM base b, generate_series(1, {n // 2}) g
+        """),
+        # The loaded lines stand outside the hash chain (services/audit_chain): it starts after them.
+        ("audit chain", """
+            UPDATE auditchain SET anchor_id = loaded.last, last_id = loaded.last, anchor_hash = last_hash
+            FROM (SELECT MAX(id) AS last FROM auditlog) loaded
         """),
         ("identifier sequences", ";\n".join(
             f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT COALESCE(MAX(id), 1) FROM \"{table}\"))"
