@@ -2,6 +2,8 @@
 are checked against it."""
 import datetime as dt
 
+import pytest
+
 from models import (
     AccountState, Card, CardState, CqcRequest, Dossier, Organisation, Procedure, ProcedureCode, Replacement, RequestState,
     clock,
@@ -87,3 +89,30 @@ def build(make_driver, now=None):
 def names_in(files, *names):
     """Return the ids of the named files."""
     return {files[name].id for name in names}
+
+
+# --- Fixtures of the modules that use this data set (imported by name there) ----------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_pdfs(monkeypatch):
+    """Skip wkhtmltopdf: the trainings of the data set need a summary and a certificate, not their look."""
+    from services import documents
+    from tests.cqc_files import PDF
+
+    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
+    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
+
+
+@pytest.fixture
+def files(make_driver):
+    """Build the known data set; return its files."""
+    return build(make_driver)
+
+
+@pytest.fixture
+def agent(make_staff, login_staff):
+    """An agent habilitated for every procedure of the data set, logged in."""
+    member = make_staff(procedures=CODES)
+    login_staff(member)
+    return member

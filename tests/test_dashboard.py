@@ -17,32 +17,12 @@ from services import accounts, dossiers
 from tests import dashboard_data
 from tests.cqc_files import make_centre, record_for, sent_request
 from tests.dashboard_data import CODES, EXPECTED, FILES, D, H
+from tests.dashboard_data import agent, fast_pdfs, files  # noqa: F401 (fixtures)
 from tests.test_query_counts import counting
 
 COLUMNS = ("waiting", "instruction", "holder", "late", "oldest", "received", "decided", "median")
 #: The columns that count files: their link opens a queue listing exactly that many.
 COUNTS = ("waiting", "instruction", "holder", "late", "received", "decided")
-
-
-@pytest.fixture(autouse=True)
-def fast_pdfs(monkeypatch):
-    from services import documents
-    from tests.cqc_files import PDF
-
-    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
-    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
-
-
-@pytest.fixture
-def files(make_driver):
-    return dashboard_data.build(make_driver)
-
-
-@pytest.fixture
-def agent(make_staff, login_staff):
-    member = make_staff(procedures=CODES)
-    login_staff(member)
-    return member
 
 
 def page(client, path="/admin/"):

@@ -11,27 +11,7 @@ from admin_views.queues import EXPORT_MAX_ROWS
 from models import AuditLog, Dossier, SavedFilter, User, clock
 from tests import dashboard_data
 from tests.dashboard_data import CODES
-
-
-@pytest.fixture(autouse=True)
-def fast_pdfs(monkeypatch):
-    from services import documents
-    from tests.cqc_files import PDF
-
-    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
-    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
-
-
-@pytest.fixture
-def files(make_driver):
-    return dashboard_data.build(make_driver)
-
-
-@pytest.fixture
-def agent(make_staff, login_staff):
-    member = make_staff(procedures=CODES)
-    login_staff(member)
-    return member
+from tests.dashboard_data import agent, fast_pdfs, files  # noqa: F401 (fixtures)
 
 
 def read_csv(response):
