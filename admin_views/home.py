@@ -58,12 +58,13 @@ def number_fr(value):
 class StaffHomeView(AdminIndexView):
     """Home of the back office: the dashboard of the procedures this staff member handles."""
 
-    #: The medians cost a sort of 30 days of decisions: each set of procedures keeps its own this long (said on the page).
-    medians_kept = dt.timedelta(minutes=5)
+    #: The medians cost a sort of 30 days of decisions, the days before today a count of 30 days of files: each set
+    #: of procedures keeps its own this long (said on the page); today's files are counted at each view.
+    figures_kept = dt.timedelta(minutes=5)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._kept_medians = {}
+        self._kept = {}
 
     def is_accessible(self):
         return True  # the login page lives here; index() checks access itself
@@ -80,8 +81,9 @@ class StaffHomeView(AdminIndexView):
         dates, end = activity.window()
         ids = [p.id for p in procedures]
         figures = activity.figures(procedures)
-        days = activity.daily(ids, dates, end)
-        medians, daily_medians = self._medians(ids, [chosen.id] if chosen else ids, dates, end)
+        days = self._daily(ids, dates, end)
+        medians, daily_medians = self._keep(("medians", tuple(ids), chosen and chosen.id, dates[-1]),
+                                            activity.medians, ids, [chosen.id] if chosen else ids, dates, end)
         rows = [self._row(p, figures[p.id], days, medians.get(p.id), dates) for p in procedures]
         return self.render(
             "admin/staff_home.html",
@@ -93,15 +95,22 @@ class StaffHomeView(AdminIndexView):
             saved=self._saved_filters(),
         )
 
-    def _medians(self, ids, chart_ids, dates, end):
-        """Return activity.medians() of these procedures, computed at most once per medians_kept."""
+    def _keep(self, key, compute, *args):
+        """Return compute(*args), computed at most once per figures_kept for this key."""
         now = clock.now()
-        key = (tuple(ids), tuple(chart_ids), dates[-1])
-        kept = self._kept_medians.get(key)
-        if kept is None or now - kept[0] >= self.medians_kept:
-            self._kept_medians = {k: v for k, v in self._kept_medians.items() if now - v[0] < self.medians_kept}
-            kept = self._kept_medians[key] = (now, activity.medians(ids, chart_ids, dates, end))
+        kept = self._kept.get(key)
+        if kept is None or now - kept[0] >= self.figures_kept:
+            self._kept = {k: v for k, v in self._kept.items() if now - v[0] < self.figures_kept}
+            kept = self._kept[key] = (now, compute(*args))
         return kept[1]
+
+    def _daily(self, ids, dates, end):
+        """Return activity.daily() over these days: the days before today kept (a month of files to count), today's
+        read at each view (an index range of one day)."""
+        today = len(dates) - 1
+        before = self._keep(("daily", tuple(ids), dates[-1]), activity.daily, ids, dates[:-1], activity.day_start(dates[-1]))
+        now = activity.daily(ids, dates[-1:], end)
+        return {**before, **{(kind, procedure_id, today): n for (kind, procedure_id, _), n in now.items()}}
 
     def _queues(self):
         return [view for view in self.admin._views if isinstance(view, QueueTools)]

@@ -139,7 +139,7 @@ def daily(procedure_ids, dates, end):
     A file is received on the day it (last) reached the service (sent, or completed by its holder), decided on the
     day of its (last) decision; the days' counts add up to what the queues show with the same day filters.
     """
-    if not procedure_ids:
+    if not procedure_ids or not dates:
         return {}
     starts = [day_start(day) for day in dates]
     arms = []

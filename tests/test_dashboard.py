@@ -174,7 +174,7 @@ def test_an_agent_sees_only_the_procedures_of_their_habilitations(client, files,
 
 
 def test_the_dashboard_costs_the_same_queries_whatever_the_files(client, make_driver, agent, monkeypatch):
-    monkeypatch.setattr(StaffHomeView, "medians_kept", dt.timedelta(0))  # the medians' query counted each time
+    monkeypatch.setattr(StaffHomeView, "figures_kept", dt.timedelta(0))  # the medians' query counted each time
 
     def queries():
         for path in ("/admin/", "/admin/?demarche=CQC"):
@@ -198,6 +198,16 @@ def test_the_medians_are_recomputed_every_5_minutes(client, files, agent, clock)
     assert dashboard(page(client))["CQC_VOL"]["median"][0] == "24 h"  # kept
     clock.advance(minutes=5)
     assert dashboard(page(client))["CQC_VOL"]["median"][0] == "2 h"
+
+
+def test_the_days_before_today_are_recounted_every_5_minutes_and_today_at_each_view(client, files, agent, clock):
+    assert dashboard(page(client))["CQC"]["received"][0] == "10"
+    Dossier.update(submitted_at=activity.clock.now()).where(Dossier.id == files["A3"].id).execute()  # 60 days ago: now today
+    assert dashboard(page(client))["CQC"]["received"][0] == "11"
+    Dossier.update(submitted_at=activity.clock.now() - 70 * D).where(Dossier.id == files["A4"].id).execute()  # out of the days
+    assert dashboard(page(client))["CQC"]["received"][0] == "11"  # the days before today are kept
+    clock.advance(minutes=5)
+    assert dashboard(page(client))["CQC"]["received"][0] == "10"
 
 
 # --- Saved filters ---------------------------------------------------------------------------------------------
