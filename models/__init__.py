@@ -412,11 +412,16 @@ class User(SignedIn, BaseModel):
 
     @prepared
     def _signed_in(user_id):
-        return User.select().where(User.id == user_id, User.deleted_at.is_null()).limit(1)
+        # Every portal page shows the unread notifications in its menu: they are counted in the account's query.
+        unread = Notification.select(fn.COUNT(Notification.id)).where(Notification.user == user_id,
+                                                                      Notification.read_at.is_null())
+        return (User.select(User, unread.alias("unread_notifications"))
+                .where(User.id == user_id, User.deleted_at.is_null()).limit(1))
 
     @classmethod
     def signed_in(cls, user_id):
-        """Return the account a session names, None once deleted (a deleted member's session ends at its next request)."""
+        """Return the account a session names, None once deleted (a deleted member's session ends at its next request),
+        with its ``unread_notifications``."""
         found = cls._signed_in.rows(user_id)
         return found[0] if found else None
 

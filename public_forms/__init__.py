@@ -2,7 +2,7 @@
 import enum
 from functools import wraps
 
-from flask import abort, current_app, g, has_request_context, redirect, render_template, request, url_for
+from flask import abort, current_app, has_request_context, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -155,7 +155,8 @@ def init_app(app):
     def portal_context():
         # E-mails are rendered by jobs too, outside any request: no portal there.
         if has_request_context() and current_user.is_authenticated and not current_user.is_staff:
-            unread = g.get("unread_notifications")  # the home page counts them when it lists them all
+            # Counted with the account by the session's query (User.signed_in).
+            unread = getattr(current_user._get_current_object(), "unread_notifications", None)
             if unread is None:
                 unread = Notification.unread_count(current_user.id)
             menu = menu_for(app, current_user)

@@ -1,5 +1,5 @@
 """« Accueil » and « Mon compte »: what a logged-in account sees first."""
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
@@ -27,8 +27,6 @@ def index():
     if not current_user.is_authenticated or current_user.is_staff:
         return render_template("public/home/landing.html", news=news, form=LoginForm())
     notifications = Notification.unread_of(current_user.id, HOME_NOTIFICATIONS)
-    if len(notifications) < HOME_NOTIFICATIONS:
-        g.unread_notifications = len(notifications)
     return render_template(
         "public/home/index.html", news=news, notifications=notifications,
         requests_in_progress=in_progress(current_user._get_current_object()),

@@ -23,10 +23,10 @@ def in_progress(user):
     items = []
     for dossier in dossiers:
         if dossier.state == RequestState.ACCEPTEE:
-            card = wizard.card_of(dossier, loaded)
+            card_state = loaded.card_states.get(dossier.id)
             # Done once its card is activated (or declared lost or stolen: its replacement is followed); a paid
             # re-dispatch has no card of its own (the card's own request follows it).
-            if card is None or card.state in (CardState.ACTIVEE, CardState.REMPLACEE, *DECLARED_MISSING):
+            if card_state is None or card_state in (CardState.ACTIVEE, CardState.REMPLACEE, *DECLARED_MISSING):
                 continue
         items.append((dossier, wizard.timeline(dossier, loaded)[-1]))
     return items

@@ -69,7 +69,8 @@ class Loaded:
     """What the follow-up pages show of a holder's files, read in a constant number of queries (no query per file)."""
 
     data: dict
-    cards: dict
+    #: {file id: the state of the card it ordered (its last one, for a company's several cards)}.
+    card_states: dict
     #: {file id: its statuses, then its card's, oldest first}.
     steps: dict
     anomalies: dict
@@ -83,54 +84,53 @@ def _grouped(rows, key):
 
 
 def load(dossiers, *, details=True):
-    """Read the cards and statuses (files' and cards' in one query) of some files; ``details`` adds their data rows
-    and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
+    """Read the statuses of some files and of their cards (and the cards' states) in one query; ``details`` adds their
+    data rows and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
     ids = [dossier.id for dossier in dossiers]
     data = {}
     if details:
         by_model = _grouped(dossiers, "procedure_id")
         for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
             data.update({row.dossier_id: row for row in _data_rows.rows(model, ids)})
-    # Only an accepted file has a card.
-    accepted = [dossier.id for dossier in dossiers if dossier.state == RequestState.ACCEPTEE]
-    cards = {card.dossier_id: card for card in _cards.rows(accepted)} if accepted else {}
-    steps = {}
-    for event in _statuses.rows(ids):
-        if event.card_id is None:
-            steps.setdefault(event.dossier_id, []).append(
-                Milestone(event.at, event.to_state, event.comment if event.event == "reject" else ""))
-        elif cards.get(event.dossier_id) is not None and cards[event.dossier_id].id == event.card_id:
-            steps.setdefault(event.dossier_id, []).append(Milestone(event.at, event.to_state))
+    steps, card_steps, card_states = {}, {}, {}
+    # Rows come file by file, the file's own statuses first, then each card's (by card id), each oldest first.
+    for dossier_id, card_id, card_state, at, _, event, to_state, comment in _statuses.rows(ids):
+        if card_id is None:
+            steps.setdefault(dossier_id, []).append(Milestone(at, to_state, comment if event == "reject" else ""))
+        else:
+            if card_states.get(dossier_id, (None,))[0] != card_id:
+                card_steps[dossier_id] = []  # a later card of the file (a company's several): its history is shown
+            card_states[dossier_id] = (card_id, card_state)
+            card_steps[dossier_id].append(Milestone(at, to_state))
+    for dossier_id, milestones in card_steps.items():
+        steps.setdefault(dossier_id, []).extend(milestones)
     anomalies = _grouped(_open_anomalies.rows(ids), "dossier_id") if details else {}
-    return Loaded(data, cards, steps, anomalies)
+    return Loaded(data, {dossier_id: state for dossier_id, (_, state) in card_states.items()}, steps, anomalies)
 
 
 def _statuses_of(ids):
-    """The files' history, then their cards' (each oldest first), as one list of rows."""
+    """The files' history, then their cards' with each card's state (each oldest first), as one list of tuples."""
     files = DossierEvent.select(
-        DossierEvent.dossier.alias("dossier_id"), Value(None).alias("card_id"), DossierEvent.at, DossierEvent.id,
-        DossierEvent.event, DossierEvent.to_state, DossierEvent.comment,
+        DossierEvent.dossier.alias("dossier_id"), Value(None).alias("card_id"), Value(None).alias("card_state"),
+        DossierEvent.at, DossierEvent.id, DossierEvent.event, DossierEvent.to_state, DossierEvent.comment,
     ).where(DossierEvent.dossier.in_(ids))
     cards = CardEvent.select(
-        Card.dossier.alias("dossier_id"), CardEvent.card.alias("card_id"), CardEvent.at, CardEvent.id, CardEvent.event,
-        CardEvent.to_state, CardEvent.comment,
+        Card.dossier.alias("dossier_id"), CardEvent.card.alias("card_id"), Card.state.alias("card_state"), CardEvent.at,
+        CardEvent.id, CardEvent.event, CardEvent.to_state, CardEvent.comment,
     ).join(Card).where(Card.dossier.in_(ids))
     return files.union_all(cards).order_by(SQL("dossier_id"), SQL("card_id").asc(nulls="first"), SQL("at"),
-                                           SQL("id")).namedtuples()
+                                           SQL("id")).tuples()
 
 
 # What load() reads, prepared: these pages are the ones every holder opens.
 _data_rows = prepared(lambda model, ids: model.select().where(model.dossier.in_(ids)))
-_cards = prepared(lambda ids: Card.select().where(Card.dossier.in_(ids)).order_by(Card.id))
 _statuses = prepared(_statuses_of)
 _open_anomalies = prepared(lambda ids: Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
                            .order_by(Anomaly.id))
 
 
-def card_of(dossier, loaded=None):
+def card_of(dossier):
     """Return the card a request ordered, or None."""
-    if loaded is not None:
-        return loaded.cards.get(dossier.id)
     return Card.select().where(Card.dossier == dossier).order_by(Card.id.desc()).first()
 
 
