@@ -65,6 +65,11 @@ class BaseModel(Model):
         database = db
 
 
+def with_total(query):
+    """Add to a list's query the list's total, read with each row (``listed_total``): a page and its count in one query."""
+    return query.select_extend(fn.COUNT(SQL("*")).over().alias("listed_total"))
+
+
 # --- Enumerations (values are stored; labels are what users read) ---------------------------
 
 
@@ -770,7 +775,7 @@ class Dossier(BaseModel):
 
     @classmethod
     def listed_for(cls, user, limit, offset):
-        """Return a page of the rows of requests_of(user) (« Mes demandes »)."""
+        """Return a page of the rows of requests_of(user) (« Mes demandes »), each with the list's ``listed_total``."""
         return cls._listed.rows(*cls._scope_of(user), limit, offset)
 
     @classmethod
@@ -804,7 +809,8 @@ class Dossier(BaseModel):
             .order_by(cls.created_at.desc(), cls.id.desc())
         )
 
-    _listed = prepared(lambda scope, owner_id, limit, offset: Dossier._requests(scope, owner_id).limit(limit).offset(offset))
+    _listed = prepared(lambda scope, owner_id, limit, offset: with_total(Dossier._requests(scope, owner_id))
+                       .limit(limit).offset(offset))
     _counted = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).select(fn.COUNT(Dossier.id)).order_by())
     _under_way = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).where(
         Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
@@ -1428,7 +1434,7 @@ class Notification(BaseModel):
 
     @prepared
     def _page(user_id, limit, offset):
-        return (Notification.select().where(Notification.user == user_id)
+        return (with_total(Notification.select()).where(Notification.user == user_id)
                 .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit).offset(offset))
 
     @prepared
@@ -1437,7 +1443,8 @@ class Notification(BaseModel):
 
     @classmethod
     def page_of(cls, user_id, limit, offset):
-        """Return a page of a holder's notifications, read or not, newest first (« Mes notifications »)."""
+        """Return a page of a holder's notifications, read or not, newest first (« Mes notifications »), each with
+        their ``listed_total``."""
         return cls._page.rows(user_id, limit, offset)
 
     @classmethod

@@ -6,12 +6,12 @@ from peewee import JOIN, fn
 
 from models import (
     DECLARED_MISSING, REQUEST_FIELDS, Card, CardEvent, CardKind, CardState, Document, DocumentKind, Dossier, Driver,
-    ProcedureCode, Product, Replacement, User,
+    ProcedureCode, Product, Replacement, User, with_total,
 )
 from models.prepared import prepared
 from models import clock, deadlines
 from public_forms import COMPANY, Audience, account_required, audience_of, menu_page
-from public_forms.paging import page_of
+from public_forms.paging import listed, page_of
 from services import cards, dossiers, payments
 from services.errors import Refused
 from services.procedures.pnd import unpaid as unpaid_redispatch
@@ -49,7 +49,7 @@ def tachograph_cards_of(user):
 
 @prepared
 def _cards_of(user_id, limit, offset):
-    return (Card.select().where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
+    return (with_total(Card.select()).where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
             .limit(limit).offset(offset))
 
 
@@ -117,8 +117,8 @@ def index():
     cards as a list."""
     if audience_of(current_user) in COMPANY:
         return organisation_cards()
-    page = page_of(_count_cards_of.scalar(current_user.id))
-    items = _cards_of.rows(current_user.id, page.size, page.offset) if page.total else []
+    page, items = listed(lambda limit, offset: _cards_of.rows(current_user.id, limit, offset),
+                         lambda: _count_cards_of.scalar(current_user.id))
     images = images_for(items)
     histories = histories_of(items)
     return render_template(

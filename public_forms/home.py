@@ -8,7 +8,7 @@ from models import Consent, DataExport, Dossier, News, Notification, Role
 from models import clock
 from public_forms import ADMINS, Audience, account_required
 from public_forms.auth import LoginForm
-from public_forms.paging import page_of
+from public_forms.paging import listed
 from public_forms.requests import in_progress
 from services import closures, data_exports, storage
 from services import fields as f
@@ -48,8 +48,8 @@ def notification(notification_id):
 @account_required()
 def notifications():
     """List a page of the account's notifications, read or not, newest first (« Mes notifications »)."""
-    page = page_of(Notification.count_of(current_user.id))
-    notes = Notification.page_of(current_user.id, page.size, page.offset) if page.total else []
+    page, notes = listed(lambda limit, offset: Notification.page_of(current_user.id, limit, offset),
+                         lambda: Notification.count_of(current_user.id))
     return render_template("public/home/notifications.html", notifications=notes, page=page)
 
 

@@ -8,11 +8,11 @@ from flask import Blueprint, Response, abort, current_app, render_template
 from flask_login import current_user
 from peewee import JOIN, fn
 
-from models import ADMIN_ROLES, Invoice, InvoiceLine, Organisation, Role, User
+from models import ADMIN_ROLES, Invoice, InvoiceLine, Organisation, Role, User, with_total
 from models import clock, deadlines
 from models.prepared import prepared
 from public_forms import ADMINS, Audience, account_required
-from public_forms.paging import page_of
+from public_forms.paging import listed, page_of
 from services import invoices, storage
 
 bp = Blueprint("invoices", __name__)
@@ -63,7 +63,7 @@ def _visible(scope, owner_id, since):
     return query.where((Invoice.organisation == owner_id) | Invoice.user.in_(members))
 
 
-_page = prepared(lambda scope, owner_id, since, limit, offset: _visible(scope, owner_id, since)
+_page = prepared(lambda scope, owner_id, since, limit, offset: with_total(_visible(scope, owner_id, since))
                  .order_by(Invoice.issued_at.desc(), Invoice.number.desc()).limit(limit).offset(offset))
 _count = prepared(lambda scope, owner_id, since: _visible(scope, owner_id, since).select(fn.COUNT(Invoice.id)))
 _lines = prepared(lambda ids: InvoiceLine.select().where(InvoiceLine.invoice.in_(ids)).order_by(InvoiceLine.id))
@@ -85,8 +85,8 @@ def index():
     """List a page of the invoices and credit notes with their amounts and a link to download each duplicate."""
     scope = _scope_of(current_user)
     since = _kept_since()
-    page = page_of(_count.scalar(*scope, since) if scope else 0)
-    items = _page.rows(*scope, since, page.size, page.offset) if page.total else []
+    page, items = (listed(lambda limit, offset: _page.rows(*scope, since, limit, offset),
+                          lambda: _count.scalar(*scope, since)) if scope else (page_of(0), []))
     # A monthly invoice says how many cards it bills (its lines may be hundreds); any other one lists its lines.
     monthly = [invoice.id for invoice in items if invoice.period]
     single = [invoice.id for invoice in items if not invoice.period]

@@ -29,7 +29,21 @@ class Page:
         return self.number < self.count
 
 
-def page_of(total, size=PAGE_SIZE):
-    """Return the page the address asks for among `total` rows, brought between the first and the last page."""
+def page_of(total, size=PAGE_SIZE, number=None):
+    """Return the page the address asks for (or this number) among `total` rows, brought between the first and the
+    last page."""
     count = max(1, -(-total // size))
-    return Page(number=min(requested_page(), count), count=count, size=size, total=total)
+    return Page(number=min(number or requested_page(), count), count=count, size=size, total=total)
+
+
+def listed(rows_at, count, size=PAGE_SIZE):
+    """Return (page, rows) of a list whose query is models.with_total(…): ``rows_at(limit, offset)`` reads a page, ``count()``
+    counts the list. The page asked for brings its own total; only an address past the last page (a link kept from
+    a longer list) costs a count and the last page's read."""
+    number = requested_page()
+    rows = rows_at(size, (number - 1) * size)
+    total = rows[0].listed_total if rows else (count() if number > 1 else 0)
+    page = page_of(total, size, number)
+    if not rows and total:
+        rows = rows_at(page.size, page.offset)
+    return page, rows

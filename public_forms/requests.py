@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 
 from models import DECLARED_MISSING, CardState, Dossier, ProcedureCode, RequestState, Role
 from public_forms import Audience, account_required, menu_page, wizard
-from public_forms.paging import page_of
+from public_forms.paging import listed
 from services import dossiers, procedures
 from services.errors import Refused
 
@@ -53,11 +53,12 @@ def follow_ups(dossiers):
 def index():
     """Show « Faire une demande » and « Mes demandes en cours » (a page of requests, each with its timeline and actions)."""
     user = current_user._get_current_object()
-    page = page_of(Dossier.count_for(user))
+    page, dossiers_listed = listed(lambda limit, offset: Dossier.listed_for(user, limit, offset),
+                                   lambda: Dossier.count_for(user))
     rubrique = request.args.get("rubrique")
     if rubrique not in RUBRIQUES:
         rubrique = "en-cours" if page.total else "faire"
-    items = follow_ups(Dossier.listed_for(user, page.size, page.offset)) if rubrique == "en-cours" and page.total else []
+    items = follow_ups(dossiers_listed) if rubrique == "en-cours" else []
     organisation = current_user.organisation
     return render_template(
         "public/requests/index.html", rubrique=rubrique, rubriques=RUBRIQUES, items=items, page=page,

@@ -78,6 +78,8 @@ def files_for(user, count, centre):
 DRIVER_PAGES = ["/", "/mes-demandes/?rubrique=en-cours", "/mes-demandes/?rubrique=en-cours&page=2", "/mes-cartes/",
                 "/mes-cartes/?page=2", "/mes-factures", "/mes-factures?page=2", "/mes-notifications",
                 "/mes-notifications?page=2", "/mes-formations", "/mes-certificats", "/mes-demandes/remplacement/"]
+#: The pages the driver with 30 files has and the driver with one has not.
+SECOND_PAGES = {"/mes-demandes/?rubrique=en-cours&page=2", "/mes-factures?page=2", "/mes-notifications?page=2"}
 
 
 @pytest.fixture
@@ -106,7 +108,10 @@ def queries_on(client, login, user, path):
 @pytest.mark.parametrize("path", DRIVER_PAGES)
 def test_a_driver_page_costs_the_same_with_1_file_or_30(client, login_user, drivers, path):
     few, many = drivers
-    assert queries_on(client, login_user, many, path) == queries_on(client, login_user, few, path)
+    # The second page of 30 files costs what the one file's only page costs (a page past the last, a link kept from a
+    # longer list, costs a count and a read more: five cards have no second page either).
+    only = path.replace("?page=2", "").replace("&page=2", "") if path in SECOND_PAGES else path
+    assert queries_on(client, login_user, many, path) == queries_on(client, login_user, few, only)
 
 
 STAFF_PAGES = ["/admin/", "/admin/account_queue/", "/admin/cqc_requests/", "/admin/replacement_requests/",
