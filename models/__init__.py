@@ -1488,10 +1488,21 @@ class News(BaseModel):
     def _published(today, limit):
         return News.select().where(News.visible, News.published_on <= today).order_by(News.published_on.desc()).limit(limit)
 
+    #: Bumped by every write of this process: what a page keeps of the news is stale once it changes.
+    version = 0
+
     @classmethod
     def current(cls, limit=5):
         """Return the news shown on home pages, newest first."""
         return cls._published.rows(clock.today(), limit)
+
+    def save(self, *args, **kwargs):
+        type(self).version += 1
+        return super().save(*args, **kwargs)
+
+    def delete_instance(self, *args, **kwargs):
+        type(self).version += 1
+        return super().delete_instance(*args, **kwargs)
 
 
 class AuditLog(BaseModel):

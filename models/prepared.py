@@ -1,9 +1,9 @@
 """Queries whose SQL peewee writes once per process, for the pages every holder opens.
 
-Peewee writes a query's SQL anew at each execution, and on PostgreSQL that costs about as much as the
-round trip itself (0.4 ms for a one-row lookup on this machine). A prepared query is built once with
-stand-in values, its SQL kept, and each call binds the real values to that SQL; peewee still reads the
-rows into models and joins as usual.
+Peewee builds a query and writes its SQL anew at each execution, and on PostgreSQL that costs about as much as
+the round trip itself (0.4 ms for a one-row lookup on this machine). A prepared query is built once with
+stand-in values, the query and its SQL kept, and each call binds the real values to that SQL in a copy of the
+query; peewee still reads the rows into models and joins as usual.
 
 The builder's integer arguments (and lists of integers: ids) are bound; any other argument (a procedure
 code, a date, a flag) is part of the query's shape and gets its own SQL. A call returns rows, never a
@@ -68,13 +68,14 @@ class Prepared:
                 stand_ins.append(numbers)
             else:
                 stand_ins.append(value)
-        sql, params = self.build(*stand_ins).sql()
+        template = self.build(*stand_ins)
+        sql, params = template.sql()
         # Each parameter is a constant of the shape, or the place of a value: (position, index in a list).
         slots = [where.get(param, param) if _bound(param) else param for param in params]
         # Every id must reach the SQL (an id used once in Python would be frozen in the kept SQL); one may appear twice.
         if {slot for slot in slots if isinstance(slot, _Place)} != set(where.values()):
             raise ValueError(f"{self.build.__qualname__}: chaque identifiant doit être un paramètre de la requête")
-        return sql, slots
+        return sql, slots, template
 
     def _query(self, values):
         shape = self._shape(values)
@@ -82,10 +83,11 @@ class Prepared:
             if len(self.shapes) >= _MAX_SHAPES:
                 self.shapes.clear()
             self.shapes[shape] = self._compile(values)
-        sql, slots = self.shapes[shape]
+        sql, slots, template = self.shapes[shape]
         params = [slot.take(values) if isinstance(slot, _Place) else slot for slot in slots]
-        query = self.build(*values)
-        # The query object reads the rows as peewee would; only the writing of its SQL is skipped.
+        # A copy of the query built once reads the rows as peewee would (its models, its joins): neither the building of
+        # the query nor the writing of its SQL is done again. The ids only ever reach the SQL's parameters.
+        query = template.clone()
         query.__sql__ = SQL(sql, params).__sql__
         return query
 

@@ -151,6 +151,16 @@ def init_app(app):
     for code, title, message in ERRORS:
         app.register_error_handler(code, _error_page(code, title, message))
 
+    fixed = {}
+
+    @app.template_global()
+    def fixed_url(endpoint, **values):
+        """Return url_for(endpoint, **values) for an address every page repeats (style sheets, menu, footer), built once."""
+        key = (request.script_root, endpoint, *sorted(values.items()))
+        if key not in fixed:
+            fixed[key] = url_for(endpoint, **values)
+        return fixed[key]
+
     @app.context_processor
     def portal_context():
         # E-mails are rendered by jobs too, outside any request: no portal there.

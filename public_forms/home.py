@@ -1,5 +1,7 @@
 """« Accueil » and « Mon compte »: what a logged-in account sees first."""
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import time
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField
@@ -18,12 +20,24 @@ bp = Blueprint("home", __name__)
 
 #: How many unread notifications the home page lists.
 HOME_NOTIFICATIONS = 10
+#: Every home page shows the news, which staff publish a few times a year: each process reads them at most this often
+#: (a change made through this process shows at once, one made on another machine within this delay).
+NEWS_KEPT_SECONDS = 60
+
+
+def current_news():
+    """Return News.current(), read at most once per NEWS_KEPT_SECONDS by this application."""
+    key = (clock.today(), News.version)
+    kept = current_app.extensions.get("hubpro.news")
+    if kept is None or kept[0] != key or time.monotonic() - kept[1] >= NEWS_KEPT_SECONDS:
+        kept = current_app.extensions["hubpro.news"] = (key, time.monotonic(), News.current())
+    return kept[2]
 
 
 @bp.route("/")
 def index():
     """Show the home page: news, notifications and requests in progress; the login form when anonymous."""
-    news = News.current()
+    news = current_news()
     if not current_user.is_authenticated or current_user.is_staff:
         return render_template("public/home/landing.html", news=news, form=LoginForm())
     notifications = Notification.unread_of(current_user.id, HOME_NOTIFICATIONS)

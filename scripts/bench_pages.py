@@ -3,7 +3,7 @@
     createdb -h 127.0.0.1 -U postgres bench
     export DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench FLASK_APP=app.py
     .venv/bin/flask init-db && .venv/bin/flask demo-data --scale 1000000
-    .venv/bin/python scripts/bench_pages.py [--duration 10] [--runs 3] [--connections 10,50] [--only TEXT] [--jobs]
+    .venv/bin/python scripts/bench_pages.py [--duration 10] [--runs 3] [--connections 10,50] [--only TEXT,…] [--jobs]
 
 Starts the product and the bare page (scripts/bare_app.py) with gunicorn (2 workers each), logs in as
 random drivers and as a staff member, measures each page back to back with the bare page, and prints
@@ -190,7 +190,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", default="10,50")
     parser.add_argument("--jobs", action="store_true")
-    parser.add_argument("--only", default="", help="ne mesurer que les pages dont le nom contient ce texte")
+    parser.add_argument("--only", default="",
+                        help="ne mesurer que les pages dont le nom contient l'un de ces textes (séparés par des virgules)")
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres") or "bench" not in url:
@@ -218,7 +219,8 @@ def main():
             ("staff: outbox", "staff", ["/admin/outbox/"]),
             ("staff: audit log", "staff", ["/admin/audit/"]),
         ]
-        pages = [page for page in pages if args.only.lower() in page[0].lower()]
+        wanted = [text.strip().lower() for text in args.only.split(",")]
+        pages = [page for page in pages if any(text in page[0].lower() for text in wanted)]
         counts = query_counts(url, pages, drivers[0])
         bare_paths = [(f"/?id={i}", "") for i in user_ids[:200]]
         print("| page | connections | req/s | p50 ms | p95 ms | errors | bare req/s | ratio | queries |")
