@@ -78,10 +78,12 @@ def prepare(url):
     return drivers, files, picks
 
 
-def start(command, port, env):
+def start(command, port, env, log):
+    """Start a server with gunicorn (2 workers); its output (the product's JSON line per request) goes to a log file,
+    as in production, not through the terminal that reads this table."""
     process = subprocess.Popen(
         [os.path.join(ROOT, ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         command], cwd=ROOT, env=env)
+         command], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
@@ -203,7 +205,10 @@ def main():
     env = {**os.environ, "SECRET_KEY": "bench-secret", "LOGIN_SLOWDOWN_SECONDS": "0", "FORM_RATE_LIMIT": "1000000",
            # The benchmark logs in 41 accounts from one address: past the login limit per address of production.
            "LOGIN_RATE_LIMIT": "100000 per minute"}
-    product, bare = start("app:create_app()", 8101, env), start("scripts.bare_app:create_app()", 8102, env)
+    log = open(os.path.join(tempfile.gettempdir(), "bench_pages.log"), "ab")
+    print(f"Journaux des serveurs : {log.name}")
+    product = start("app:create_app()", 8101, env, log)
+    bare = start("scripts.bare_app:create_app()", 8102, env, log)
     try:
         base = "http://127.0.0.1:8101"
         driver_cookies = [log_in(base, "/connexion", email, dataset.BENCH_PASSWORD)[0] for email in drivers[:40]]
@@ -243,6 +248,7 @@ def main():
     finally:
         product.terminate()
         bare.terminate()
+        log.close()
     if args.jobs:
         time_jobs(url)
 
