@@ -49,8 +49,12 @@ def tachograph_cards_of(user):
 
 @prepared
 def _cards_of(user_id, limit, offset):
-    return (with_total(Card.select()).where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc())
-            .limit(limit).offset(offset))
+    # A replacement card reproduces the card it replaced: each card comes with that card's file (its origin's first step).
+    replaced = Card.alias("replaced")
+    replaced_file = (Replacement.select(replaced.dossier).join(replaced, on=(Replacement.card == replaced.id))
+                     .where(Replacement.dossier == Card.dossier).limit(1))
+    return (with_total(Card.select(Card, replaced_file.alias("replaced_file_id"))).where(Card.user == user_id)
+            .order_by(Card.created_at.desc(), Card.id.desc()).limit(limit).offset(offset))
 
 
 @prepared
@@ -89,13 +93,16 @@ def _photos_and_signatures(dossier_ids):
 
 def _original_requests(cards):
     """Return {card id: the CQC request whose photo and signature it carries} (a replacement reproduces the card it
-    replaces): a query per level of replacement, whatever the number of cards."""
-    origin = {card.id: card.dossier_id for card in cards if card.dossier_id}
+    replaces). The cards come with the file of the card each replaced (_cards_of); a replacement of a replacement
+    costs a query per further level, whatever the number of cards."""
+    origin = {card.id: card.replaced_file_id or card.dossier_id for card in cards if card.dossier_id}
+    moving = {card.id for card in cards if card.dossier_id and card.replaced_file_id}
     for _ in range(20):  # a chain of replacements, never a loop
-        hops = {r.dossier_id: r.card.dossier_id for r in _replaced_cards.rows(list(origin.values()))}
-        if not hops:
+        if not moving:
             break
-        origin = {card_id: hops.get(dossier_id, dossier_id) for card_id, dossier_id in origin.items()}
+        hops = {r.dossier_id: r.card.dossier_id for r in _replaced_cards.rows(sorted({origin[c] for c in moving}))}
+        moving = {card_id for card_id in moving if origin[card_id] in hops}
+        origin.update({card_id: hops[origin[card_id]] for card_id in moving})
     return origin
 
 

@@ -84,18 +84,21 @@ def _grouped(rows, key):
 
 
 def load(dossiers, *, details=True):
-    """Read the statuses of some files and of their cards (and the cards' states) in one query; ``details`` adds their
-    data rows and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
+    """Read, in one query, the statuses of some files and of their cards (with the cards' states); ``details`` adds
+    their data rows and open anomalies (what « Mes demandes en cours » shows beyond the statuses)."""
     ids = [dossier.id for dossier in dossiers]
     data = {}
     if details:
         by_model = _grouped(dossiers, "procedure_id")
         for model in {procedures.of(group[0]).data_model for group in by_model.values()}:
             data.update({row.dossier_id: row for row in _data_rows.rows(model, ids)})
-    steps, card_steps, card_states = {}, {}, {}
-    # Rows come file by file, the file's own statuses first, then each card's (by card id), each oldest first.
-    for dossier_id, card_id, card_state, at, _, event, to_state, comment in _statuses.rows(ids):
-        if card_id is None:
+    steps, card_steps, card_states, anomalies = {}, {}, {}, {}
+    # Rows come file by file: the file's own statuses and open anomalies first, then each card's statuses (by card id).
+    for dossier_id, card_id, card_state, at, row_id, event, to_state, comment in _follow_up.rows(ids, details):
+        if event == ANOMALY:
+            anomalies.setdefault(dossier_id, []).append(
+                Anomaly(id=row_id, dossier=dossier_id, created_at=at, field=to_state, reason=comment))
+        elif card_id is None:
             steps.setdefault(dossier_id, []).append(Milestone(at, to_state, comment if event == "reject" else ""))
         else:
             if card_states.get(dossier_id, (None,))[0] != card_id:
@@ -104,12 +107,17 @@ def load(dossiers, *, details=True):
             card_steps[dossier_id].append(Milestone(at, to_state))
     for dossier_id, milestones in card_steps.items():
         steps.setdefault(dossier_id, []).extend(milestones)
-    anomalies = _grouped(_open_anomalies.rows(ids), "dossier_id") if details else {}
     return Loaded(data, {dossier_id: state for dossier_id, (_, state) in card_states.items()}, steps, anomalies)
 
 
-def _statuses_of(ids):
-    """The files' history, then their cards' with each card's state (each oldest first), as one list of tuples."""
+#: The event of a follow-up row that is an open anomaly (its field in to_state, its reason in comment).
+ANOMALY = "anomalie ouverte"
+
+
+def _follow_up_of(ids, anomalies):
+    """The files' history, then their cards' with each card's state (each oldest first), and with ``anomalies`` what
+    each file's holder must still correct: one list of tuples (dossier, card, card state, at, id, event, state,
+    comment)."""
     files = DossierEvent.select(
         DossierEvent.dossier.alias("dossier_id"), Value(None).alias("card_id"), Value(None).alias("card_state"),
         DossierEvent.at, DossierEvent.id, DossierEvent.event, DossierEvent.to_state, DossierEvent.comment,
@@ -118,15 +126,18 @@ def _statuses_of(ids):
         Card.dossier.alias("dossier_id"), CardEvent.card.alias("card_id"), Card.state.alias("card_state"), CardEvent.at,
         CardEvent.id, CardEvent.event, CardEvent.to_state, CardEvent.comment,
     ).join(Card).where(Card.dossier.in_(ids))
-    return files.union_all(cards).order_by(SQL("dossier_id"), SQL("card_id").asc(nulls="first"), SQL("at"),
-                                           SQL("id")).tuples()
+    rows = files.union_all(cards)
+    if anomalies:
+        rows = rows.union_all(Anomaly.select(
+            Anomaly.dossier, Value(None), Value(None), Anomaly.created_at, Anomaly.id, Value(ANOMALY), Anomaly.field,
+            Anomaly.reason,
+        ).where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null()))
+    return rows.order_by(SQL("dossier_id"), SQL("card_id").asc(nulls="first"), SQL("at"), SQL("id")).tuples()
 
 
 # What load() reads, prepared: these pages are the ones every holder opens.
 _data_rows = prepared(lambda model, ids: model.select().where(model.dossier.in_(ids)))
-_statuses = prepared(_statuses_of)
-_open_anomalies = prepared(lambda ids: Anomaly.select().where(Anomaly.dossier.in_(ids), Anomaly.corrected_at.is_null())
-                           .order_by(Anomaly.id))
+_follow_up = prepared(_follow_up_of)
 
 
 def card_of(dossier):

@@ -194,3 +194,20 @@ def test_mes_cartes_brings_a_page_number_back_to_the_list(client, driver, asked,
     ids = more_cards(driver, 25)
     page = text(client.get(f"/mes-cartes/?page={asked}"))
     assert f"Page {number} sur 2" in page and listed(page) == ids[(number - 1) * 20:number * 20]
+
+
+def test_a_replacement_of_a_replacement_shows_the_photo_of_the_first_request(client, driver, card, agent):
+    from models import ProcedureCode, Replacement
+    from services import transitions
+    from services.procedures.replacements import reproduce
+
+    first = uploads.current_document(card.dossier_id, "photo")
+    replaced = card
+    for _ in range(2):  # the card lost, its replacement lost too
+        Card.update(state=CardState.ACTIVEE).where(Card.id == replaced.id).execute()
+        loss = transitions.open_dossier(ProcedureCode.CQC_PERTE, driver)
+        Replacement.create(dossier=loss, card=replaced, reason="perte", commitment=True)
+        replaced = reproduce(loss, agent)
+    page = text(client.get("/mes-cartes/"))
+    for shown in (card, Card.get(Card.replaced_by == replaced.id), replaced):
+        assert f'src="/mes-demandes/{card.dossier_id}/documents/{first.id}"' in card_block(page, shown)
