@@ -3,7 +3,8 @@
 Peewee builds a query and writes its SQL anew at each execution, and on PostgreSQL that costs about as much as
 the round trip itself (0.4 ms for a one-row lookup on this machine). A prepared query is built once with
 stand-in values, the query and its SQL kept, and each call binds the real values to that SQL in a copy of the
-query; peewee still reads the rows into models and joins as usual.
+query; peewee still reads the rows into models and joins as usual, from what it worked out of the first
+execution's columns (which column goes to which model and field).
 
 The builder's integer arguments (and lists of integers: ids) are bound; any other argument (a procedure
 code, a date, a flag) is part of the query's shape and gets its own SQL. A call returns rows, never a
@@ -45,6 +46,8 @@ class Prepared:
     def __init__(self, build):
         self.build = build
         self.shapes = {}
+        #: {(shape, as tuples?): what peewee's cursor wrapper works out from the first execution's columns}.
+        self.readers = {}
         functools.update_wrapper(self, build)
 
     def _shape(self, values):
@@ -77,19 +80,40 @@ class Prepared:
             raise ValueError(f"{self.build.__qualname__}: chaque identifiant doit être un paramètre de la requête")
         return sql, slots, template
 
-    def _query(self, values):
+    def _query(self, values, as_tuples=False):
         shape = self._shape(values)
         if shape not in self.shapes:
             if len(self.shapes) >= _MAX_SHAPES:
                 self.shapes.clear()
+                self.readers.clear()
             self.shapes[shape] = self._compile(values)
         sql, slots, template = self.shapes[shape]
         params = [slot.take(values) if isinstance(slot, _Place) else slot for slot in slots]
         # A copy of the query built once reads the rows as peewee would (its models, its joins): neither the building of
         # the query nor the writing of its SQL is done again. The ids only ever reach the SQL's parameters.
-        query = template.clone()
+        query = template.tuples() if as_tuples else template.clone()
         query.__sql__ = SQL(sql, params).__sql__
+        query._get_cursor_wrapper = functools.partial(self._reader, (shape, as_tuples), query._get_cursor_wrapper)
         return query
+
+    def _reader(self, reading, make, cursor):
+        """Return the query's cursor wrapper, given what peewee worked out of the first execution's columns (which
+        column goes to which model and field, with which conversion): the same for every execution of the shape."""
+        wrapper = make(cursor)
+        known = self.readers.get(reading)
+        if known is not None:
+            vars(wrapper).update(known)
+            wrapper.initialized = True
+            return wrapper
+        before = set(vars(wrapper)) | {"initialize"}
+        initialize = wrapper.initialize
+
+        def learn():
+            initialize()
+            self.readers[reading] = {name: value for name, value in vars(wrapper).items() if name not in before}
+
+        wrapper.initialize = learn
+        return wrapper
 
     def rows(self, *values):
         """Run the query with these values; return its rows (models, with their joins)."""
@@ -97,7 +121,7 @@ class Prepared:
 
     def scalar(self, *values):
         """Run the query with these values; return the first column of its first row, or None."""
-        found = list(self._query(values).tuples())
+        found = list(self._query(values, as_tuples=True))
         return found[0][0] if found else None
 
 

@@ -192,6 +192,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", default="10,50")
     parser.add_argument("--jobs", action="store_true")
+    parser.add_argument("--seed", type=int, default=2026,
+                        help="choix des conducteurs et des dossiers tirés au sort : le même d'une mesure à l'autre")
     parser.add_argument("--only", default="",
                         help="ne mesurer que les pages dont le nom contient l'un de ces textes (séparés par des virgules)")
     args = parser.parse_args()
@@ -199,6 +201,7 @@ def main():
     if not url.startswith("postgres") or "bench" not in url:
         sys.exit("DATABASE_URL doit désigner la base PostgreSQL du banc (son nom contient « bench »).")
     ensure_wrk()
+    random.seed(args.seed)
     from services import dataset
 
     drivers, files, user_ids = prepare(url)
