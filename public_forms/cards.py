@@ -2,11 +2,11 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from peewee import JOIN, fn
+from peewee import JOIN, SQL, fn
 
 from models import (
     DECLARED_MISSING, REQUEST_FIELDS, Card, CardEvent, CardKind, CardState, Document, DocumentKind, Dossier, Driver,
-    ProcedureCode, Product, Replacement, User, with_total,
+    Organisation, ProcedureCode, Product, Replacement, User, with_total,
 )
 from models.prepared import prepared
 from models import clock, deadlines
@@ -32,14 +32,19 @@ def own_card(card_id):
     return Card.get_or_none(Card.id == card_id, Card.user == current_user.id) or abort(404)
 
 
+def _tachographs_ordered_for(user_id):
+    """The tachograph driver cards companies ordered for a driver: same licence number and birth date."""
+    return (Card.select()
+            .join(Driver, on=(Card.licence_number == Driver.licence_number) & (Card.birth_date == Driver.birth_date))
+            .where(Driver.user == user_id, Card.kind == CardKind.TACHY_CONDUCTEUR))
+
+
 @prepared
 def _tachograph_cards_of(user_id):
-    return (
-        Card.select()
-        .join(Driver, on=(Card.licence_number == Driver.licence_number) & (Card.birth_date == Driver.birth_date))
-        .where(Driver.user == user_id, Card.kind == CardKind.TACHY_CONDUCTEUR)
-        .order_by(Card.created_at.desc(), Card.id.desc())
-    )
+    # The company that ordered each card is shown with it.
+    return (_tachographs_ordered_for(user_id).select_extend(Organisation.id, Organisation.name)
+            .switch(Card).join(Organisation, on=(Card.organisation == Organisation.id), attr="organisation")
+            .order_by(Card.created_at.desc(), Card.id.desc()))
 
 
 def tachograph_cards_of(user):
@@ -53,8 +58,10 @@ def _cards_of(user_id, limit, offset):
     replaced = Card.alias("replaced")
     replaced_file = (Replacement.select(replaced.dossier).join(replaced, on=(Replacement.card == replaced.id))
                      .where(Replacement.dossier == Card.dossier).limit(1))
-    return (with_total(Card.select(Card, replaced_file.alias("replaced_file_id"))).where(Card.user == user_id)
-            .order_by(Card.created_at.desc(), Card.id.desc()).limit(limit).offset(offset))
+    # Whether companies ordered tachograph cards for the driver comes along: most never had one, and skip their query.
+    ordered = fn.EXISTS(_tachographs_ordered_for(user_id).select(SQL("1")))
+    return (with_total(Card.select(Card, replaced_file.alias("replaced_file_id"), ordered.alias("has_tachographs")))
+            .where(Card.user == user_id).order_by(Card.created_at.desc(), Card.id.desc()).limit(limit).offset(offset))
 
 
 @prepared
@@ -130,7 +137,8 @@ def index():
     histories = histories_of(items)
     return render_template(
         "public/cards/index.html", cards=[(card, images[card.id], histories[card.id]) for card in items],
-        form=FlaskForm(), categories=LICENCE_CATEGORIES, tachographs=tachograph_cards_of(current_user), page=page,
+        form=FlaskForm(), categories=LICENCE_CATEGORIES, page=page,
+        tachographs=tachograph_cards_of(current_user) if not items or items[0].has_tachographs else [],
         declared=DECLARED_MISSING,
     )
 

@@ -349,3 +349,33 @@ def test_the_administrator_finds_the_monthly_invoice_in_mes_factures(client, log
     client.post("/deconnexion")
     login_user(manager)
     assert client.get("/mes-factures").status_code == 403
+
+
+def test_a_driver_s_own_cards_and_those_ordered_for_him_cost_the_same_queries_however_many(
+        client, login_user, make_driver, company, staff):
+    from models import CardKind, Organisation, OrgKind
+    from tests.test_query_counts import counting
+
+    company_org, _, manager = company
+    person = make_driver(state="active", licence_number="13AA00002", birth_date=dt.date(1985, 3, 14))
+    own = Card.create(user=person, number="2600000001", category="Marchandises", state=CardState.ACTIVEE,
+                      last_name="VANNEST", first_name="PHILIPPE", issued_on=dt.date(2026, 1, 5),
+                      expires_on=dt.date(2031, 1, 4))
+    first, = accepted(sent_driver_card(manager, company_driver(company_org)), staff)
+    login_user(person)
+
+    def shown():
+        client.get("/mes-cartes/")
+        with counting() as counter:
+            page = page_of(client.get("/mes-cartes/"))
+        return page, counter.count
+
+    page, one = shown()
+    assert f'id="carte-{own.id}"' in page and "Mes cartes tachygraphe conducteur" in page and first.number in page
+    other = Organisation.create(kind=OrgKind.COMPANY, siret="55203253400646", name="AUTOCARS DU NORD")
+    for n, organisation in enumerate((company_org, other)):
+        Card.create(kind=CardKind.TACHY_CONDUCTEUR, organisation=organisation, number=f"F000000000000{n}00",
+                    state=CardState.ACTIVEE, last_name="VANNEST", first_name="PHILIPPE", licence_number="13AA00002",
+                    birth_date=dt.date(1985, 3, 14), issued_on=dt.date(2026, 1, 5), expires_on=dt.date(2031, 1, 4))
+    page, three = shown()
+    assert three == one and "AUTOCARS DU NORD" in page and page.count("TRANSPORTS MARTIN ET FILS") >= 2
