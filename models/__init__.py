@@ -3,6 +3,7 @@ import datetime as dt
 import enum
 import hmac
 import secrets
+import weakref
 
 from flask_login import UserMixin
 from peewee import (
@@ -289,6 +290,10 @@ CONTRACT_PROCEDURES = (ProcedureCode.CONTRAT_TACHY, ProcedureCode.CONTRAT_CQC)
 # --- Reference data ---------------------------------------------------------------------------
 
 
+#: {database: {procedure id: Procedure}}: see Procedure.all_by_id().
+_PROCEDURES = weakref.WeakKeyDictionary()
+
+
 class Procedure(BaseModel):
     """A procedure (« démarche ») whose files staff instruct."""
 
@@ -297,6 +302,24 @@ class Procedure(BaseModel):
 
     def __str__(self):
         return self.name
+
+    @classmethod
+    def all_by_id(cls, reload=False):
+        """Return {id: procedure} of every procedure, read once per database: they are fixed reference data (created
+        with the schema, read-only in the back office), and the pages every holder opens name their files' own."""
+        known = _PROCEDURES.get(db.obj)
+        if known is None or reload:
+            known = _PROCEDURES[db.obj] = {procedure.id: procedure for procedure in cls.select()}
+        return known
+
+    @classmethod
+    def id_of(cls, code):
+        """Return the id of the procedure with this code (from all_by_id())."""
+        for reload in (False, True):
+            found = next((p.id for p in cls.all_by_id(reload).values() if p.code == code), None)
+            if found is not None:
+                return found
+        raise cls.DoesNotExist(code)
 
     @classmethod
     def by_code(cls, code):
@@ -776,7 +799,7 @@ class Dossier(BaseModel):
     @classmethod
     def listed_for(cls, user, limit, offset):
         """Return a page of the rows of requests_of(user) (« Mes demandes »), each with the list's ``listed_total``."""
-        return cls._listed.rows(*cls._scope_of(user), limit, offset)
+        return cls._named(cls._listed.rows(*cls._scope_of(user), limit, offset))
 
     @classmethod
     def count_for(cls, user):
@@ -786,33 +809,45 @@ class Dossier(BaseModel):
     @classmethod
     def under_way_for(cls, user):
         """Return the rows of requests_of(user) neither cancelled nor refused (the home page's follow-up)."""
-        return cls._under_way.rows(*cls._scope_of(user))
+        return cls._named(cls._under_way.rows(*cls._scope_of(user)))
+
+    @staticmethod
+    def _named(dossiers):
+        """Give files read without their procedure (the holder's lists) their procedure, from Procedure.all_by_id()."""
+        procedures = Procedure.all_by_id()
+        if any(dossier.procedure_id not in procedures for dossier in dossiers):
+            procedures = Procedure.all_by_id(reload=True)
+        for dossier in dossiers:
+            dossier.procedure = procedures[dossier.procedure_id]
+            dossier._dirty.discard("procedure")
+        return dossiers
 
     @staticmethod
     def _scope_of(user):
+        """Return (scope, the owner's id, the procedures whose files are not listed) of an account's requests."""
+        hidden = [ProcedureCode.COMPTE_PARTICULIER]
         if user.organisation_id is None:
-            return "own", user.id
-        return ("organisation" if user.is_org_admin else "card requests"), user.organisation_id
+            scope, owner_id = "own", user.id
+        elif user.is_org_admin:
+            scope, owner_id = "organisation", user.organisation_id
+        else:
+            scope, owner_id = "card requests", user.organisation_id
+            hidden += CONTRACT_PROCEDURES
+        return scope, owner_id, [Procedure.id_of(code) for code in hidden]
 
     @classmethod
-    def _requests(cls, scope, owner_id):
-        if scope == "own":
-            mine = cls.user == owner_id
-        elif scope == "organisation":
-            mine = cls.organisation == owner_id
-        else:
-            mine = (cls.organisation == owner_id) & Procedure.code.not_in(CONTRACT_PROCEDURES)
-        return (
-            cls.select(cls, Procedure)
-            .join(Procedure)
-            .where(mine, Procedure.code != ProcedureCode.COMPTE_PARTICULIER)
-            .order_by(cls.created_at.desc(), cls.id.desc())
-        )
+    def _requests(cls, scope, owner_id, hidden, *, joined=True):
+        """The query of requests_of(); ``joined=False`` reads the files alone (the holder's lists name their
+        procedures with _named())."""
+        mine = cls.user == owner_id if scope == "own" else cls.organisation == owner_id
+        query = cls.select(cls, Procedure).join(Procedure) if joined else cls.select()
+        return query.where(mine, cls.procedure.not_in(hidden)).order_by(cls.created_at.desc(), cls.id.desc())
 
-    _listed = prepared(lambda scope, owner_id, limit, offset: with_total(Dossier._requests(scope, owner_id))
-                       .limit(limit).offset(offset))
-    _counted = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).select(fn.COUNT(Dossier.id)).order_by())
-    _under_way = prepared(lambda scope, owner_id: Dossier._requests(scope, owner_id).where(
+    _listed = prepared(lambda scope, owner_id, hidden, limit, offset: with_total(
+        Dossier._requests(scope, owner_id, hidden, joined=False)).limit(limit).offset(offset))
+    _counted = prepared(lambda scope, owner_id, hidden: Dossier._requests(scope, owner_id, hidden, joined=False)
+                        .select(fn.COUNT(Dossier.id)).order_by())
+    _under_way = prepared(lambda scope, owner_id, hidden: Dossier._requests(scope, owner_id, hidden, joined=False).where(
         Dossier.state.not_in([RequestState.ANNULEE, RequestState.REFUSEE])))
 
     @classmethod
