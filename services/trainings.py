@@ -114,10 +114,17 @@ def _publish(training):
     return True
 
 
+#: Trainings published per run at most: each costs two PDFs (about 0.6 s), and a run must end within minutes
+#: whatever the backlog (the national data set holds 1.7 million): the hourly runs drain it, the oldest first.
+PUBLISH_PER_RUN = 200
+
+
 def publish_pending():
-    """Publish the attached trainings whose PDFs are not made yet (wkhtmltopdf failed, a process stopped); return how many."""
-    pending = Training.select().where(Training.user.is_null(False), Training.summary_path.is_null())
-    return sum(1 for training in pending.order_by(Training.id) if publish(training))
+    """Publish the attached trainings whose PDFs are not made yet (wkhtmltopdf failed, a process stopped), the oldest
+    first and PUBLISH_PER_RUN at most; return how many."""
+    pending = (Training.select().where(Training.user.is_null(False), Training.summary_path.is_null())
+               .order_by(Training.id).limit(PUBLISH_PER_RUN))
+    return sum(1 for training in pending if publish(training))
 
 
 #: Certificates warned at most per run (12,000 a day; about 550 certificates end each day at national scale).
