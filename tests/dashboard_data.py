@@ -97,11 +97,9 @@ def names_in(files, *names):
 @pytest.fixture(autouse=True)
 def fast_pdfs(monkeypatch):
     """Skip wkhtmltopdf: the trainings of the data set need a summary and a certificate, not their look."""
-    from services import documents
-    from tests.cqc_files import PDF
+    from tests import driver_data
 
-    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
-    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
+    driver_data.fast_pdfs(monkeypatch)
 
 
 @pytest.fixture

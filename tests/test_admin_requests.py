@@ -43,10 +43,9 @@ def plain(page):
 @pytest.fixture(autouse=True)
 def fast_pdfs(monkeypatch):
     """The certificate's PDF does not matter here (tests/test_documents.py reads it)."""
-    from services import documents
+    from tests import driver_data
 
-    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
-    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
+    driver_data.fast_pdfs(monkeypatch)
 
 
 @pytest.fixture

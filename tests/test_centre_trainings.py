@@ -19,7 +19,7 @@ from models import (
 from models import clock, db, deadlines
 from services import accounts, storage
 from tests.conftest import last_email
-from tests.cqc_files import PDF, make_centre, make_member, record_for
+from tests.cqc_files import make_centre, make_member, record_for
 
 URL = "/centre/formations"
 BIRTH = dt.date(1990, 3, 14)
@@ -184,11 +184,11 @@ def test_the_pdfs_are_made_once_the_acceptance_is_committed_and_a_failed_one_by_
 
 
 def test_a_backlog_of_pdfs_is_made_a_bounded_number_per_run_the_oldest_first(app, make_driver, monkeypatch):
-    from services import documents, trainings
+    from services import trainings
+    from tests import driver_data
 
     centre = make_centre()
-    monkeypatch.setattr(documents, "summary_pdf", lambda training: PDF)
-    monkeypatch.setattr(documents, "certificate_pdf", lambda certificate: PDF)
+    driver_data.fast_pdfs(monkeypatch)
     pending = [record_for(centre, make_driver(state="active")) for _ in range(3)]
     Training.update(summary_path=None).execute()  # as if wkhtmltopdf had failed each time
     assert Training.select().where(Training.user.is_null(False), Training.summary_path.is_null()).count() == 3
